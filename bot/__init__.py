@@ -1,0 +1,1 @@
+"""Telegram side of Steppe Digest: CLI entry point, configuration and wiring."""

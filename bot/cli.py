@@ -1,0 +1,277 @@
+"""The ``steppe`` command line: run the service and operate it.
+
+Exit codes: 0 success; 1 the command ran but found problems (``check-config`` /
+``db check``); 2 bad usage or bad configuration; 3 the database is unavailable.
+A collection whose feeds failed still exits 0: failures are in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from bot.config import ConfigError, Settings, load_config
+from bot.logs import configure_logging
+from bot.wiring import build_classifier, collect_settings, feed_specs, open_store
+from jobs.classify import classify_json_lines
+from jobs.collect import CollectionReport, Collector, FeedStatus
+from jobs.reclassify import reclassify_archive
+from jobs.scheduler import CollectionScheduler
+from storage import FeedState, MigrationError, StorageError, mask_url
+from storage import check as check_schema
+from storage import upgrade as upgrade_schema
+
+log = logging.getLogger("steppe")
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="steppe",
+        description="Steppe Digest: Central Asian tech news, collected, classified, delivered.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="TOML configuration file (default: ./config.toml, else config.example.toml)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="run the service: scheduled collection (and the bot)")
+
+    collect = commands.add_parser("collect", help="collect the feeds")
+    collect.add_argument(
+        "--once", action="store_true", help="run one pass over every enabled feed and exit"
+    )
+    collect.add_argument(
+        "--feed", action="append", default=[], metavar="KEY", help="only this feed (repeatable)"
+    )
+
+    commands.add_parser("check-config", help="validate the configuration and show it")
+    commands.add_parser("feeds", help="list the feeds with their health")
+    commands.add_parser(
+        "classify",
+        help="classify JSON Lines from stdin: {title, text, language?} -> topics, countries",
+    )
+    commands.add_parser("reclassify", help="re-apply the classifier rules to the whole archive")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="migrate the schema to the newest revision")
+    db_commands.add_parser("check", help="verify the schema matches the models (no drift)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_config(args.config)
+        if args.command != "classify":
+            configure_logging(settings.log_level, _secrets(settings))
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"steppe: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"steppe: database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command: str = args.command
+    if command == "check-config":
+        return _check_config(settings, sys.stdout)
+    if command == "classify":
+        return _classify(settings, sys.stdin, sys.stdout)
+    if command == "run":
+        return _run(settings)
+    if command == "collect":
+        if not args.once:
+            return _run(settings)
+        return _collect_once(settings, args.feed, sys.stdout)
+    if command == "feeds":
+        with open_store(settings) as store:
+            _print_feeds(store.feed_states(enabled_only=False), sys.stdout)
+        return EXIT_OK
+    if command == "reclassify":
+        return _reclassify(settings, sys.stdout)
+    if command == "db":
+        return _db(args.db_command, settings, sys.stdout)
+    raise AssertionError(f"unhandled command {command!r}")
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _check_config(settings: Settings, out: TextIO) -> int:
+    build_classifier(settings)  # validates the [classifier] overrides
+    enabled = [feed for feed in settings.feeds if feed.enabled]
+    token_set = bool(settings.telegram.token.get_secret_value())
+    print(f"configuration OK: {settings.source}", file=out)
+    print(f"  data directory   {settings.data_dir}", file=out)
+    print(f"  database         {mask_url(settings.database_url)}", file=out)
+    print(f"  telegram token   {'set' if token_set else 'not set'}", file=out)
+    print(f"  bot API          {settings.telegram.api_base_url}", file=out)
+    print(f"  admins           {len(settings.telegram.admins)}", file=out)
+    print(f"  collect every    {settings.collection.interval_minutes} min", file=out)
+    print(f"  classifier       {'overridden' if settings.classifier else 'defaults'}", file=out)
+    print(f"  feeds            {len(enabled)} enabled of {len(settings.feeds)}", file=out)
+    for feed in settings.feeds:
+        state = "" if feed.enabled else " (disabled)"
+        language = feed.language or "auto"
+        print(
+            f"    {feed.key:<18} {language:<4} {feed.country:<3} {feed.url}{state}",
+            file=out,
+        )
+    if not settings.feeds:
+        print("  warning: no [[feeds]] configured: nothing will be collected", file=out)
+    return EXIT_OK
+
+
+def _classify(settings: Settings, source: TextIO, out: TextIO) -> int:
+    classifier = build_classifier(settings)
+    for line in classify_json_lines(source, classifier):
+        out.write(line + "\n")
+        out.flush()
+    return EXIT_OK
+
+
+def _collect_once(settings: Settings, only: Sequence[str], out: TextIO) -> int:
+    known = {feed.key for feed in settings.feeds}
+    unknown = [key for key in only if key not in known]
+    if unknown:
+        raise ConfigError(settings.source, "feeds", f"no feed with key {', '.join(unknown)}")
+    classifier = build_classifier(settings)
+    with open_store(settings) as store:
+        collector = Collector(store, classifier, collect_settings(settings))
+        report = asyncio.run(collector.run(force=True, only=only))
+    print_report(report, out)
+    return EXIT_OK
+
+
+def _reclassify(settings: Settings, out: TextIO) -> int:
+    classifier = build_classifier(settings)
+    with open_store(settings) as store:
+        report = reclassify_archive(
+            store, classifier, progress=lambda n: print(f"  {n} articles...", file=out)
+        )
+    print(f"reclassified {report.articles} articles", file=out)
+    return EXIT_OK
+
+
+def _db(action: str, settings: Settings, out: TextIO) -> int:
+    url = settings.database_url
+    if action == "upgrade":
+        upgrade_schema(url)
+        print(f"database schema is up to date: {mask_url(url)}", file=out)
+        return EXIT_OK
+    try:
+        check_schema(url)
+    except MigrationError as exc:
+        print(f"the database schema differs from the models: {exc}", file=out)
+        return EXIT_PROBLEMS
+    print("database schema matches the models", file=out)
+    return EXIT_OK
+
+
+def _run(settings: Settings) -> int:
+    classifier = build_classifier(settings)
+    with open_store(settings) as store:
+        collector = Collector(store, classifier, collect_settings(settings))
+        if not settings.telegram.token.get_secret_value():
+            log.info("no Telegram token configured: running the collector only")
+        else:
+            log.info("the Telegram bot is not part of this release: running the collector only")
+        log.info("collecting %d feeds", sum(f.enabled for f in feed_specs(settings)))
+        asyncio.run(_serve(collector))
+    return EXIT_OK
+
+
+async def _serve(collector: Collector) -> None:
+    scheduler = CollectionScheduler(collector)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(signum, stop.set)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        scheduler.shutdown()
+        await collector.wait_idle()  # let a collection in progress finish its writes
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def print_report(report: CollectionReport, out: TextIO) -> None:
+    """The per-feed table of ``steppe collect --once``."""
+    print(f"{'FEED':<18} {'STATUS':<13} {'NEW':>5} {'UPD':>5} {'SAME':>5}  NOTE", file=out)
+    for feed in report.feeds:
+        note = ""
+        if feed.status is FeedStatus.FAILED:
+            when = _short_time(feed.next_attempt_at)
+            note = f"{feed.error} (next try {when})"
+        else:
+            notes = list(feed.warnings)
+            if feed.skipped:
+                notes.append(f"{feed.skipped} entries skipped (no usable link)")
+            note = "; ".join(notes)
+        print(
+            f"{feed.key:<18} {feed.status.value:<13} {feed.new:>5} {feed.updated:>5} "
+            f"{feed.unchanged:>5}  {note}",
+            file=out,
+        )
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    print(
+        f"{len(report.feeds)} feeds: {report.new} new, {report.updated} updated, "
+        f"{report.failed} failed, {report.not_due} not due ({seconds:.1f} s)",
+        file=out,
+    )
+
+
+def _print_feeds(states: Sequence[FeedState], out: TextIO) -> None:
+    print(
+        f"{'FEED':<18} {'ARTICLES':>8} {'LAST SUCCESS':<17} {'FAILS':>5} "
+        f"{'NEXT TRY':<17} LAST ERROR",
+        file=out,
+    )
+    for state in states:
+        key = state.spec.key + ("" if state.spec.enabled else " (off)")
+        print(
+            f"{key:<18} {state.article_count:>8} {_short_time(state.last_success_at):<17} "
+            f"{state.consecutive_failures:>5} {_short_time(state.next_attempt_at):<17} "
+            f"{state.last_error or ''}",
+            file=out,
+        )
+
+
+def _short_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _secrets(settings: Settings) -> list[str]:
+    secrets = [settings.telegram.token.get_secret_value()]
+    password = urlsplit(settings.database_url).password
+    if password:
+        secrets.append(password)
+    return secrets

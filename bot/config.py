@@ -1,0 +1,231 @@
+"""Reading and validating the TOML configuration file.
+
+:func:`load_config` is the only way settings enter the program. A file that cannot be
+used raises :class:`ConfigError` naming the file, the key and the reason, so start-up
+stops with a message an operator can act on. Secrets may come from the environment
+(``STEPPE_TELEGRAM_TOKEN``, ``STEPPE_DATABASE_URL``) and never appear in messages.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+TOKEN_ENV = "STEPPE_TELEGRAM_TOKEN"  # noqa: S105 (a variable name, not a secret)
+DATABASE_URL_ENV = "STEPPE_DATABASE_URL"
+DEFAULT_CONFIG_NAME = "config.toml"
+EXAMPLE_CONFIG_NAME = "config.example.toml"
+
+Language = Literal["en", "ru", "kk", "uz"]
+Country = Literal["kz", "uz", "kg", "tj", "tm", "az"]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``str()`` reads ``file: key: reason``."""
+
+    def __init__(self, file: str, key: str | None, reason: str) -> None:
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {reason}")
+        self.file = file
+        self.key = key
+        self.reason = reason
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramConfig(_Section):
+    token: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.telegram.org"
+    admins: tuple[int, ...] = ()
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _require_http_url(value)
+
+
+class DatabaseConfig(_Section):
+    url: SecretStr = SecretStr("")
+
+
+class CollectionConfig(_Section):
+    interval_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    max_connections: Annotated[int, Field(ge=1, le=256)] = 16
+    max_per_host: Annotated[int, Field(ge=1, le=16)] = 2
+    connect_timeout: PositiveFloat = 10.0
+    read_timeout: PositiveFloat = 30.0
+    total_timeout: PositiveFloat = 120.0
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 10_000_000
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
+    max_retry_after: Annotated[float, Field(ge=0)] = 60.0
+    max_backoff_hours: PositiveFloat = 6.0
+    user_agent: Annotated[str, Field(min_length=1)] = (
+        "SteppeDigest/0.1 (+https://github.com/steppe-digest/steppe-digest; RSS collector)"
+    )
+    max_entries_per_feed: Annotated[int, Field(ge=1, le=10_000)] = 500
+    story_window_hours: PositiveFloat = 48.0
+
+
+class FeedConfig(_Section):
+    key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    url: str
+    language: Language | None = None
+    country: Country
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _require_http_url(value)
+
+
+class Settings(_Section):
+    """The whole validated configuration."""
+
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    telegram: TelegramConfig = TelegramConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    collection: CollectionConfig = CollectionConfig()
+    classifier: dict[str, Any] = Field(default_factory=dict)
+    feeds: tuple[FeedConfig, ...] = ()
+    source: str = Field(default="<defaults>", exclude=True)
+    """Where the settings came from (a path), for messages."""
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside :attr:`data_dir`."""
+        url = self.database.url.get_secret_value()
+        if url:
+            return url
+        return f"sqlite:///{(self.data_dir / 'steppe.db').as_posix()}"
+
+
+def _require_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def default_config_path(cwd: Path | None = None) -> Path | None:
+    """``./config.toml`` if present, else the shipped ``config.example.toml``, else None."""
+    local = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    if local.is_file():
+        return local
+    example = Path(__file__).resolve().parent.parent / EXAMPLE_CONFIG_NAME
+    return example if example.is_file() else None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, validate and complete the settings.
+
+    ``path`` None means :func:`default_config_path`. Environment overrides apply after
+    the file. A relative ``data_dir`` is resolved against the file's directory.
+    Raises :class:`ConfigError` with the file, key and reason.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = default_config_path()
+    raw: dict[str, Any] = {}
+    file_label = str(path) if path is not None else "<defaults>"
+    if path is not None:
+        raw = _read_toml(path)
+    _apply_environment(raw, env)
+    try:
+        settings = Settings.model_validate({**raw, "source": file_label})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _dotted(error["loc"])
+        raise ConfigError(file_label, key or None, _reason(error)) from None
+    _check_unique_feeds(settings)
+    base = path.resolve().parent if path is not None else Path.cwd()
+    if not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": base / settings.data_dir})
+    return settings
+
+
+def _check_unique_feeds(settings: Settings) -> None:
+    for field_name in ("key", "url"):
+        seen: dict[str, int] = {}
+        for index, feed in enumerate(settings.feeds):
+            value = getattr(feed, field_name)
+            if value in seen:
+                raise ConfigError(
+                    settings.source,
+                    f"feeds[{index}].{field_name}",
+                    f"{value!r} is already used by feeds[{seen[value]}]",
+                )
+            seen[value] = index
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot read the file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from None
+
+
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for variable, (section, key) in {
+        TOKEN_ENV: ("telegram", "token"),
+        DATABASE_URL_ENV: ("database", "url"),
+    }.items():
+        value = env.get(variable, "").strip()
+        if value:
+            table = raw.setdefault(section, {})
+            if isinstance(table, dict):
+                table[key] = value
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    if error.get("type") == "extra_forbidden":
+        return "unknown setting (check the spelling against config.example.toml)"
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    # Never echo a secret back: inputs are only shown for non-secret settings.
+    loc = tuple(error.get("loc", ()))
+    if "token" not in loc and loc[:2] != ("database", "url"):
+        value = error.get("input")
+        if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
+            message += f" (got {value!r})"
+    return message

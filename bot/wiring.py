@@ -1,0 +1,68 @@
+"""Build the services the commands need from validated settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.config import ConfigError, Settings
+from jobs.classify import Classifier, load_rules
+from jobs.collect import CollectSettings
+from jobs.errors import RulesError
+from jobs.fetch import FetchSettings
+from storage import FeedSpec, Store
+
+
+def feed_specs(settings: Settings) -> list[FeedSpec]:
+    return [
+        FeedSpec(
+            key=feed.key,
+            name=feed.name,
+            url=feed.url,
+            language=feed.language,
+            country=feed.country,
+            enabled=feed.enabled,
+        )
+        for feed in settings.feeds
+    ]
+
+
+def collect_settings(settings: Settings) -> CollectSettings:
+    c = settings.collection
+    return CollectSettings(
+        fetch=FetchSettings(
+            connect_timeout=c.connect_timeout,
+            read_timeout=c.read_timeout,
+            total_timeout=c.total_timeout,
+            max_body_bytes=c.max_body_bytes,
+            max_redirects=c.max_redirects,
+            user_agent=c.user_agent,
+            max_connections=c.max_connections,
+            max_per_host=c.max_per_host,
+            retries=c.retries,
+            backoff_base=c.backoff_seconds,
+            max_retry_after=c.max_retry_after,
+        ),
+        interval=timedelta(minutes=c.interval_minutes),
+        max_backoff=timedelta(hours=c.max_backoff_hours),
+        story_window=timedelta(hours=c.story_window_hours),
+        max_entries=c.max_entries_per_feed,
+    )
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    """The classifier with the shipped rules and the config's ``[classifier]`` overrides.
+
+    Invalid overrides raise :class:`ConfigError` pointing at the config key.
+    """
+    try:
+        return Classifier(load_rules(settings.classifier))
+    except RulesError as exc:
+        raise ConfigError(settings.source, f"classifier.{exc.key}", exc.reason) from None
+
+
+def open_store(settings: Settings, *, upgrade: bool = True) -> Store:
+    """Open (and by default migrate) the configured database and sync the feed list."""
+    store = Store.open(settings.database_url, upgrade=upgrade)
+    if upgrade:
+        store.sync_feeds(feed_specs(settings))
+    return store

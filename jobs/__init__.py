@@ -1,0 +1,1 @@
+"""Jobs: collection, classification, story grouping and scheduling."""

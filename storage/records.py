@@ -1,0 +1,173 @@
+"""Plain records that cross the storage boundary.
+
+The jobs layer builds these and hands them to :class:`storage.store.Store`; the store
+returns them. They carry no SQLAlchemy state, so the layers above never see an ORM
+object. Every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+#: Topic codes the classifier may assign.
+TOPICS: tuple[str, ...] = ("it_hubs", "energy", "policy", "society")
+#: ISO 3166-1 alpha-2 codes (lower case) of the countries the bot follows.
+COUNTRIES: tuple[str, ...] = ("kz", "uz", "kg", "tj", "tm", "az")
+#: Article languages the project knows (ISO 639-1).
+LANGUAGES: tuple[str, ...] = ("en", "ru", "kk", "uz")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One outlet's feed as the operator configured it."""
+
+    key: str
+    """Stable short identifier, e.g. ``"astanatimes"``; unique."""
+    name: str
+    """Outlet name shown to users, e.g. ``"The Astana Times"``."""
+    url: str
+    language: str | None
+    """Language of the feed's articles; ``None`` means detect per article."""
+    country: str
+    """Home country of the outlet (one of :data:`COUNTRIES`)."""
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What a conditional GET needs from the previous successful fetch."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    """SHA-256 (hex) of the last body parsed: a byte-identical body is not parsed again."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A stored feed with its fetch validators and health."""
+
+    id: int
+    spec: FeedSpec
+    validators: Validators
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    next_attempt_at: datetime | None
+    """Earliest time the scheduler should fetch this feed again; ``None``: now."""
+    article_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecord:
+    """The outcome of one fetch attempt, to be written to the feed's health."""
+
+    attempted_at: datetime
+    succeeded: bool
+    """True for a 200 (parsed or byte-identical) and for a 304."""
+    error: str | None
+    """Human-readable reason when the attempt failed."""
+    validators: Validators | None
+    """New validators after a success; ``None`` keeps the stored ones."""
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """Topics and countries of one article, with the evidence that decided them."""
+
+    topics: Mapping[str, float]
+    """Assigned topics with their scores (only assigned ones; possibly empty)."""
+    countries: Sequence[str]
+    """Countries the article is about, most prominent first (possibly empty)."""
+    evidence: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """For each assigned topic or country code, the matched terms that decided it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInput:
+    """A normalised, classified article ready to be stored."""
+
+    guid: str
+    """Identifier unique within its feed (the entry id, else the canonical URL)."""
+    url: str
+    """Canonical absolute URL (tracking parameters removed); unique across feeds."""
+    title: str
+    summary: str
+    content: str
+    """Full plain text where the feed carries it, else ``""``."""
+    language: str
+    published_at: datetime
+    content_hash: str
+    """SHA-256 (hex) of title, summary and content: tells an edited article."""
+    classification: Classification
+
+
+@dataclass(frozen=True, slots=True)
+class KnownArticle:
+    """Identity of an article already stored, for de-duplication."""
+
+    id: int
+    feed_id: int
+    guid: str
+    url: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCandidate:
+    """A recent article that a new article may join as the same story."""
+
+    article_id: int
+    story_id: int
+    feed_id: int
+    title: str
+    language: str
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SavedArticle:
+    """An article the store just inserted or updated."""
+
+    id: int
+    story_id: int
+    inserted: bool
+    """True when new, False when an existing row was updated."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    """The fields the classifier reads, for re-classifying the archive."""
+
+    id: int
+    title: str
+    summary: str
+    content: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryInfo:
+    """One story: when it was started, its newest publication time, its articles."""
+
+    id: int
+    created_at: datetime
+    updated_at: datetime
+    """Publication time of the story's newest article."""
+    article_ids: tuple[int, ...]
+    """Its articles, oldest publication first."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Row counts for status output."""
+
+    feeds: int
+    enabled_feeds: int
+    articles: int
+    stories: int

@@ -1,0 +1,682 @@
+"""The narrow interface the rest of the project uses to reach the database.
+
+Every public method is one short transaction (SQLAlchemy 2.0 style, ``select()`` and a
+:class:`~sqlalchemy.orm.Session` per call) and speaks only in the plain records of
+:mod:`storage.records`. Driver errors never escape: they become
+:class:`~storage.errors.DatabaseUnavailableError` (cannot reach or open the database),
+:class:`~storage.errors.ConflictError` (a uniqueness or reference rule would break) or
+:class:`~storage.errors.StorageError` (anything else the database refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage import migrate
+from storage.engine import WRITE_OPTION, create_engine_for, describe_db_error, mask_url
+from storage.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    MigrationError,
+    NotFoundError,
+    StorageError,
+)
+from storage.models import Article, ArticleCountry, ArticleTopic, Feed, Story, metadata
+from storage.records import (
+    ArticleInput,
+    ArticleText,
+    Classification,
+    FeedSpec,
+    FeedState,
+    FetchRecord,
+    KnownArticle,
+    SavedArticle,
+    StoreStats,
+    StoryCandidate,
+    StoryInfo,
+    Validators,
+)
+from storage.types import CODE_LENGTH, NAME_LENGTH, SHORT_LENGTH, URL_LENGTH
+
+#: Longest ``IN (...)`` list sent in one statement: far below SQLite's bound-parameter
+#: limit, and long lists gain nothing on PostgreSQL either.
+IN_CHUNK = 500
+
+_T = TypeVar("_T")
+
+# Bulk inserts go through the Core tables: the ORM's bulk-insert path costs several
+# times more Python per row, and the collector inserts thousands of rows a second.
+_STORIES = metadata.tables["stories"]
+_ARTICLES = metadata.tables["articles"]
+_ARTICLE_TOPICS = metadata.tables["article_topics"]
+_ARTICLE_COUNTRIES = metadata.tables["article_countries"]
+
+
+class Store:
+    """Synchronous access to the archive. Thread-safe: one instance per process.
+
+    Open with :meth:`Store.open`; close with :meth:`close` (or use as a context manager).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine made by :func:`storage.engine.create_engine_for`.
+
+        Prefer :meth:`open`, which also checks the connection and the schema.
+        """
+        self._engine = engine
+        self._url = mask_url(engine.url)
+        self._reads = sessionmaker(engine, expire_on_commit=False)
+        # On SQLite the write transactions start with BEGIN IMMEDIATE (see storage.engine).
+        self._writes = sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect to ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+        With ``upgrade`` the schema is migrated to the newest revision first; without
+        it, a schema that is not at the newest revision raises :class:`MigrationError`.
+        Raises :class:`storage.errors.DatabaseUnavailableError` when the database
+        cannot be reached, :class:`storage.errors.MigrationError` when migrating fails.
+        The URL's password never appears in the error message.
+        """
+        engine = create_engine_for(url)
+        try:
+            try:
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+            except DBAPIError as exc:
+                raise DatabaseUnavailableError(
+                    f"cannot open database {mask_url(engine.url)}: "
+                    f"{describe_db_error(exc, engine.url)}"
+                ) from exc
+            if upgrade:
+                migrate.upgrade(engine)
+            else:
+                current, head = migrate.current_revision(engine), migrate.head_revision()
+                if current != head:
+                    raise MigrationError(
+                        f"database {mask_url(engine.url)} is at schema revision {current}, "
+                        f"this version needs {head}: run the migrations"
+                    )
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        """Close every pooled connection. The store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password hidden, for messages and logs."""
+        return self._url
+
+    # -- feeds ---------------------------------------------------------------------
+
+    def sync_feeds(self, specs: Sequence[FeedSpec], *, now: datetime | None = None) -> None:
+        """Make the stored feeds match the configuration, matched by ``key``.
+
+        New keys are inserted, changed name/url/language/country/enabled are updated
+        (a changed URL resets validators and health), keys no longer configured are
+        marked disabled (never deleted: their articles stay in the archive).
+        ``now`` is the creation time recorded for new feeds (default: the clock).
+        Raises :class:`ValueError` for a duplicate key or an over-long field.
+        """
+        created_at = _aware(now, "now") if now is not None else datetime.now(UTC)
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.key in seen:
+                raise ValueError(f"feed key {spec.key!r} is configured twice")
+            seen.add(spec.key)
+            _check_length("feed key", spec.key, SHORT_LENGTH)
+            _check_length("feed name", spec.name, NAME_LENGTH)
+            _check_length("feed URL", spec.url, URL_LENGTH)
+            _check_length("feed country", spec.country, CODE_LENGTH)
+            if spec.language is not None:
+                _check_length("feed language", spec.language, CODE_LENGTH)
+        with self._write() as session:
+            stored = {feed.key: feed for feed in session.scalars(select(Feed))}
+            for spec in specs:
+                feed = stored.get(spec.key)
+                if feed is None:
+                    session.add(
+                        Feed(
+                            key=spec.key,
+                            name=spec.name,
+                            url=spec.url,
+                            language=spec.language,
+                            country=spec.country,
+                            enabled=spec.enabled,
+                            created_at=created_at,
+                            consecutive_failures=0,
+                        )
+                    )
+                    continue
+                if feed.url != spec.url:
+                    _reset_fetch_state(feed)
+                feed.name = spec.name
+                feed.url = spec.url
+                feed.language = spec.language
+                feed.country = spec.country
+                feed.enabled = spec.enabled
+            for key, feed in stored.items():
+                if key not in seen:
+                    feed.enabled = False
+
+    def feed_states(self, *, enabled_only: bool = True) -> list[FeedState]:
+        """All (enabled) feeds with validators, health and article counts, by key."""
+        counts = (
+            select(Article.feed_id, func.count().label("n")).group_by(Article.feed_id).subquery()
+        )
+        stmt = (
+            select(Feed, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.feed_id == Feed.id)
+            .order_by(Feed.key)
+        )
+        if enabled_only:
+            stmt = stmt.where(Feed.enabled.is_(True))
+        with self._read() as session:
+            return [_feed_state(feed, count) for feed, count in session.execute(stmt)]
+
+    def feed_state(self, key: str) -> FeedState | None:
+        """The stored feed with this key (enabled or not), or ``None``."""
+        with self._read() as session:
+            feed = session.scalars(select(Feed).where(Feed.key == key)).one_or_none()
+            if feed is None:
+                return None
+            count = session.scalar(
+                select(func.count()).select_from(Article).where(Article.feed_id == feed.id)
+            )
+            return _feed_state(feed, count or 0)
+
+    def record_fetch(self, feed_id: int, record: FetchRecord) -> None:
+        """Write one fetch attempt's outcome to the feed's health.
+
+        Success: ``last_success_at``, ``consecutive_failures = 0``, clears
+        ``last_error``; failure: sets ``last_error``/``last_error_at`` and increments
+        ``consecutive_failures``. Always sets ``last_attempt_at`` and
+        ``next_attempt_at``; sets validators when ``record.validators`` is not None.
+        Raises :class:`NotFoundError` for an unknown ``feed_id``.
+        """
+        attempted_at = _aware(record.attempted_at, "attempted_at")
+        next_attempt_at = _aware(record.next_attempt_at, "next_attempt_at")
+        with self._write() as session:
+            feed = session.get(Feed, feed_id)
+            if feed is None:
+                raise NotFoundError(f"no feed with id {feed_id}")
+            feed.last_attempt_at = attempted_at
+            feed.next_attempt_at = next_attempt_at
+            if record.succeeded:
+                feed.last_success_at = attempted_at
+                feed.consecutive_failures = 0
+                feed.last_error = None
+            else:
+                feed.last_error = record.error or "unknown error"
+                feed.last_error_at = attempted_at
+                feed.consecutive_failures = feed.consecutive_failures + 1
+            if record.validators is not None:
+                feed.etag = record.validators.etag
+                feed.last_modified = record.validators.last_modified
+                feed.body_sha256 = record.validators.body_sha256
+
+    # -- articles ------------------------------------------------------------------
+
+    def known_articles(
+        self, feed_id: int, guids: Iterable[str], urls: Iterable[str]
+    ) -> list[KnownArticle]:
+        """Stored articles whose (feed_id, guid) is among ``guids`` for this feed,
+        or whose canonical URL is among ``urls`` in any feed. Each article once, by id.
+        """
+        columns = (Article.id, Article.feed_id, Article.guid, Article.url, Article.content_hash)
+        found: dict[int, KnownArticle] = {}
+        with self._read() as session:
+            for chunk in _chunks(sorted(set(guids))):
+                stmt = select(*columns).where(Article.feed_id == feed_id, Article.guid.in_(chunk))
+                for row in session.execute(stmt):
+                    found[row[0]] = KnownArticle(*row)
+            for chunk in _chunks(sorted(set(urls))):
+                stmt = select(*columns).where(Article.url.in_(chunk))
+                for row in session.execute(stmt):
+                    found[row[0]] = KnownArticle(*row)
+        return [found[article_id] for article_id in sorted(found)]
+
+    def articles_for_feed(self, feed_id: int) -> list[KnownArticle]:
+        """Identities of every stored article of one feed, by id."""
+        stmt = (
+            select(Article.id, Article.feed_id, Article.guid, Article.url, Article.content_hash)
+            .where(Article.feed_id == feed_id)
+            .order_by(Article.id)
+        )
+        with self._read() as session:
+            return [KnownArticle(*row) for row in session.execute(stmt)]
+
+    def save_articles(
+        self,
+        feed_id: int,
+        new: Sequence[tuple[ArticleInput, int | None]],
+        updated: Sequence[tuple[int, ArticleInput]],
+        *,
+        now: datetime,
+    ) -> list[SavedArticle]:
+        """Insert and update articles in one transaction.
+
+        ``new`` pairs an article with the story it joins (``None``: start a new story);
+        ``updated`` pairs an existing article id with its new content (its story is
+        kept; its URL, text, language, publication time, hash and classification are
+        replaced; feed and GUID stay). ``now`` is stored as first-seen / updated time.
+        Returns one :class:`SavedArticle` per input, new ones first, in input order.
+
+        The caller de-duplicates first (:meth:`known_articles`): a new article whose
+        URL or (feed, GUID) is already stored, or repeated within ``new``, raises
+        :class:`ConflictError` and nothing is written; so does an updated id given twice,
+        or an updated URL that another stored article has. An unknown updated id raises
+        :class:`NotFoundError`. A URL or GUID longer than
+        :data:`storage.types.URL_LENGTH` or a naive datetime raises :class:`ValueError`.
+        """
+        if not new and not updated:
+            return []
+        now = _aware(now, "now")
+        for article, _story in new:
+            _check_article(article)
+        for _id, article in updated:
+            _check_article(article)
+        _refuse_repeats(new)
+        if len({article_id for article_id, _ in updated}) != len(updated):
+            raise ConflictError("an article id appears twice among the updated articles")
+        new_rows = [
+            _article_values(article)
+            | {"feed_id": feed_id, "guid": article.guid, "first_seen_at": now, "updated_at": now}
+            for article, _story in new
+        ]
+        with self._write() as session:
+            if session.get(Feed, feed_id) is None:
+                raise NotFoundError(f"no feed with id {feed_id}")
+            updated_stories = self._stories_of(session, [article_id for article_id, _ in updated])
+
+            # Start the new stories in one statement. Their ids are interchangeable (a
+            # fresh story is empty), so RETURNING order does not matter; that matters on
+            # SQLite, where asking for input order would cost one INSERT per row. Their
+            # updated_at is set properly by _refresh_story_times below.
+            starters = sum(1 for _article, story in new if story is None)
+            story_ids = iter(
+                session.scalars(
+                    insert(_STORIES).returning(_STORIES.c.id),
+                    [{"created_at": now, "updated_at": now}] * starters,
+                ).all()
+                if starters
+                else []
+            )
+            touched: set[int] = set(updated_stories.values())
+            for row, (_article, story) in zip(new_rows, new, strict=True):
+                row["story_id"] = next(story_ids) if story is None else story
+                touched.add(row["story_id"])
+
+            # Match the new ids to the inputs by URL (unique within the batch, checked above).
+            new_ids: list[int] = []
+            if new_rows:
+                returned = session.execute(
+                    insert(_ARTICLES).returning(_ARTICLES.c.url, _ARTICLES.c.id), new_rows
+                )
+                id_by_url: dict[str, int] = {
+                    str(url): int(article_id) for url, article_id in returned
+                }
+                new_ids = [id_by_url[row["url"]] for row in new_rows]
+
+            if updated:
+                session.execute(
+                    update(Article),
+                    [
+                        _article_values(article) | {"id": article_id, "updated_at": now}
+                        for article_id, article in updated
+                    ],
+                )
+                self._delete_classifications(session, [article_id for article_id, _ in updated])
+
+            self._insert_classifications(
+                session,
+                [
+                    *zip(new_ids, (a.classification for a, _ in new), strict=True),
+                    *((article_id, a.classification) for article_id, a in updated),
+                ],
+            )
+            self._refresh_story_times(session, touched)
+
+        saved = [
+            SavedArticle(id=article_id, story_id=row["story_id"], inserted=True)
+            for article_id, row in zip(new_ids, new_rows, strict=True)
+        ]
+        saved.extend(
+            SavedArticle(id=article_id, story_id=updated_stories[article_id], inserted=False)
+            for article_id, _ in updated
+        )
+        return saved
+
+    def story_candidates(self, since: datetime) -> list[StoryCandidate]:
+        """Articles published at or after ``since``, for story grouping.
+
+        Oldest publication first (ties by id).
+        """
+        stmt = (
+            select(
+                Article.id,
+                Article.story_id,
+                Article.feed_id,
+                Article.title,
+                Article.language,
+                Article.published_at,
+            )
+            .where(Article.published_at >= _aware(since, "since"))
+            .order_by(Article.published_at, Article.id)
+        )
+        with self._read() as session:
+            return [StoryCandidate(*row) for row in session.execute(stmt)]
+
+    def story_of(self, article_id: int) -> int | None:
+        """The story id of an article, or ``None`` for an unknown article."""
+        with self._read() as session:
+            return session.scalar(select(Article.story_id).where(Article.id == article_id))
+
+    def story(self, story_id: int) -> StoryInfo | None:
+        """One story with its article ids, or ``None`` when there is no such story."""
+        with self._read() as session:
+            story = session.get(Story, story_id)
+            if story is None:
+                return None
+            article_ids = session.scalars(
+                select(Article.id)
+                .where(Article.story_id == story_id)
+                .order_by(Article.published_at, Article.id)
+            ).all()
+            return StoryInfo(
+                id=story.id,
+                created_at=story.created_at,
+                updated_at=story.updated_at,
+                article_ids=tuple(article_ids),
+            )
+
+    def iter_article_texts(self, batch_size: int = 500) -> Iterator[ArticleText]:
+        """Every stored article's classifier input, in id order, read in batches.
+
+        Each batch is its own short read, so a long re-classification run never holds
+        a transaction open; articles added meanwhile with higher ids are included.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, not {batch_size}")
+        last_id = 0
+        while True:
+            stmt = (
+                select(
+                    Article.id, Article.title, Article.summary, Article.content, Article.language
+                )
+                .where(Article.id > last_id)
+                .order_by(Article.id)
+                .limit(batch_size)
+            )
+            with self._read() as session:
+                batch = [ArticleText(*row) for row in session.execute(stmt)]
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            last_id = batch[-1].id
+
+    def set_classifications(self, items: Sequence[tuple[int, Classification]]) -> None:
+        """Replace the topics, countries and evidence of the given articles.
+
+        An article given twice gets the last classification. Raises
+        :class:`NotFoundError` (and writes nothing) when an id is not stored.
+        """
+        latest = dict(items)
+        if not latest:
+            return
+        ids = sorted(latest)
+        with self._write() as session:
+            existing: set[int] = set()
+            for chunk in _chunks(ids):
+                existing.update(session.scalars(select(Article.id).where(Article.id.in_(chunk))))
+            missing = [article_id for article_id in ids if article_id not in existing]
+            if missing:
+                raise NotFoundError(f"no articles with ids {missing[:10]}")
+            session.execute(
+                update(Article),
+                [
+                    {"id": article_id, "evidence": _evidence(latest[article_id])}
+                    for article_id in ids
+                ],
+            )
+            self._delete_classifications(session, ids)
+            self._insert_classifications(session, list(latest.items()))
+
+    def classification_of(self, article_id: int) -> Classification | None:
+        """The stored topics, countries and evidence of one article, or ``None``."""
+        with self._read() as session:
+            evidence = session.scalar(select(Article.evidence).where(Article.id == article_id))
+            if evidence is None:
+                return None
+            topics = session.execute(
+                select(ArticleTopic.topic, ArticleTopic.score)
+                .where(ArticleTopic.article_id == article_id)
+                .order_by(ArticleTopic.topic)
+            )
+            countries = session.scalars(
+                select(ArticleCountry.country)
+                .where(ArticleCountry.article_id == article_id)
+                .order_by(ArticleCountry.rank)
+            ).all()
+            return Classification(
+                topics={str(topic): float(score) for topic, score in topics},
+                countries=list(countries),
+                evidence={key: list(terms) for key, terms in evidence.items()},
+            )
+
+    def article_count(self) -> int:
+        """How many articles are stored."""
+        with self._read() as session:
+            return session.scalar(select(func.count()).select_from(Article)) or 0
+
+    def stats(self) -> StoreStats:
+        """Row counts of feeds (all and enabled), articles and stories."""
+        with self._read() as session:
+
+            def count(stmt: Any) -> int:
+                return int(session.scalar(stmt) or 0)
+
+            return StoreStats(
+                feeds=count(select(func.count()).select_from(Feed)),
+                enabled_feeds=count(
+                    select(func.count()).select_from(Feed).where(Feed.enabled.is_(True))
+                ),
+                articles=count(select(func.count()).select_from(Article)),
+                stories=count(select(func.count()).select_from(Story)),
+            )
+
+    # -- helpers -------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._translate_errors(), self._reads() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._translate_errors(), self._writes.begin() as session:
+            yield session
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        """Turn driver exceptions into the storage layer's own (the layers above
+        never import SQLAlchemy, so they could not catch its exceptions)."""
+        try:
+            yield
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"refused by the database: {describe_db_error(exc, self._engine.url)}"
+            ) from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise DatabaseUnavailableError(
+                f"database {self._url} failed: {describe_db_error(exc, self._engine.url)}"
+            ) from exc
+        except DBAPIError as exc:
+            raise StorageError(
+                f"database {self._url} refused a statement: "
+                f"{describe_db_error(exc, self._engine.url)}"
+            ) from exc
+
+    @staticmethod
+    def _stories_of(session: Session, article_ids: Sequence[int]) -> dict[int, int]:
+        """Story id of each given article; :class:`NotFoundError` if one is missing."""
+        stories: dict[int, int] = {}
+        for chunk in _chunks(sorted(set(article_ids))):
+            stmt = select(Article.id, Article.story_id).where(Article.id.in_(chunk))
+            stories.update((article_id, story_id) for article_id, story_id in session.execute(stmt))
+        missing = [article_id for article_id in article_ids if article_id not in stories]
+        if missing:
+            raise NotFoundError(f"no articles with ids {missing[:10]}")
+        return stories
+
+    @staticmethod
+    def _delete_classifications(session: Session, article_ids: Sequence[int]) -> None:
+        for chunk in _chunks(article_ids):
+            session.execute(delete(ArticleTopic).where(ArticleTopic.article_id.in_(chunk)))
+            session.execute(delete(ArticleCountry).where(ArticleCountry.article_id.in_(chunk)))
+
+    @staticmethod
+    def _insert_classifications(
+        session: Session, items: Sequence[tuple[int, Classification]]
+    ) -> None:
+        topics = [
+            {"article_id": article_id, "topic": topic, "score": float(score)}
+            for article_id, classification in items
+            for topic, score in classification.topics.items()
+        ]
+        countries = [
+            {"article_id": article_id, "country": country, "rank": rank}
+            for article_id, classification in items
+            for rank, country in enumerate(dict.fromkeys(classification.countries))
+        ]
+        if topics:
+            session.execute(insert(_ARTICLE_TOPICS), topics)
+        if countries:
+            session.execute(insert(_ARTICLE_COUNTRIES), countries)
+
+    @staticmethod
+    def _refresh_story_times(session: Session, story_ids: set[int]) -> None:
+        """Set each story's ``updated_at`` to its newest article's publication time."""
+        newest = (
+            select(func.max(Article.published_at))
+            .where(Article.story_id == Story.id)
+            .scalar_subquery()
+        )
+        for chunk in _chunks(sorted(story_ids)):
+            session.execute(
+                update(Story).where(Story.id.in_(chunk)).values(updated_at=newest),
+                execution_options={"synchronize_session": False},
+            )
+
+
+def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value}")
+    return value.astimezone(UTC)
+
+
+def _check_length(what: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ValueError(f"{what} is {len(value)} characters long, over the limit of {limit}")
+
+
+def _check_article(article: ArticleInput) -> None:
+    _check_length("article URL", article.url, URL_LENGTH)
+    _check_length("article GUID", article.guid, URL_LENGTH)
+    _check_length("article language", article.language, CODE_LENGTH)
+    _check_length("content hash", article.content_hash, SHORT_LENGTH)
+    _aware(article.published_at, f"published_at of {article.url}")
+    for code in (*article.classification.topics, *article.classification.countries):
+        _check_length("topic or country code", code, CODE_LENGTH)
+
+
+def _refuse_repeats(new: Sequence[tuple[ArticleInput, int | None]]) -> None:
+    urls: set[str] = set()
+    guids: set[str] = set()
+    for article, _story in new:
+        if article.url in urls:
+            raise ConflictError(f"article URL {article.url} appears twice in one batch")
+        if article.guid in guids:
+            raise ConflictError(f"article GUID {article.guid!r} appears twice in one batch")
+        urls.add(article.url)
+        guids.add(article.guid)
+
+
+def _evidence(classification: Classification) -> dict[str, Any]:
+    return {key: list(terms) for key, terms in classification.evidence.items()}
+
+
+def _article_values(article: ArticleInput) -> dict[str, Any]:
+    """Column values shared by inserting and updating an article."""
+    return {
+        "url": article.url,
+        "title": article.title,
+        "summary": article.summary,
+        "content": article.content,
+        "language": article.language,
+        "published_at": _aware(article.published_at, "published_at"),
+        "content_hash": article.content_hash,
+        "evidence": _evidence(article.classification),
+    }
+
+
+def _reset_fetch_state(feed: Feed) -> None:
+    """Forget validators and health: they describe the old URL."""
+    feed.etag = None
+    feed.last_modified = None
+    feed.body_sha256 = None
+    feed.last_attempt_at = None
+    feed.last_success_at = None
+    feed.last_error = None
+    feed.last_error_at = None
+    feed.consecutive_failures = 0
+    feed.next_attempt_at = None
+
+
+def _feed_state(feed: Feed, article_count: int) -> FeedState:
+    return FeedState(
+        id=feed.id,
+        spec=FeedSpec(
+            key=feed.key,
+            name=feed.name,
+            url=feed.url,
+            language=feed.language,
+            country=feed.country,
+            enabled=feed.enabled,
+        ),
+        validators=Validators(
+            etag=feed.etag, last_modified=feed.last_modified, body_sha256=feed.body_sha256
+        ),
+        last_attempt_at=feed.last_attempt_at,
+        last_success_at=feed.last_success_at,
+        last_error=feed.last_error,
+        last_error_at=feed.last_error_at,
+        consecutive_failures=feed.consecutive_failures,
+        next_attempt_at=feed.next_attempt_at,
+        article_count=int(article_count),
+    )

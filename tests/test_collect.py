@@ -1,0 +1,333 @@
+"""Collection end to end: real HTTP on loopback, a real database, a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from jobs.classify import Classifier, load_rules
+from jobs.collect import (
+    CollectionBusyError,
+    CollectionReport,
+    Collector,
+    CollectSettings,
+    FeedStatus,
+)
+from jobs.fetch import FetchSettings
+from jobs.reclassify import reclassify_archive
+from storage import FeedSpec, Store
+from tests.feedserver import FeedServer
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def rss(items: Sequence[tuple[str, str, str, str]], *, title: str = "Outlet") -> bytes:
+    """An RSS 2.0 document of (guid, link, title, summary) items published before T0."""
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>',
+        f"<title>{title}</title><link>https://outlet.example/</link>",
+    ]
+    for position, (guid, link, item_title, summary) in enumerate(items):
+        published = format_datetime(T0 - timedelta(hours=1 + position))
+        parts.append(
+            f"<item><guid>{guid}</guid><link>{link}</link><title>{item_title}</title>"
+            f"<pubDate>{published}</pubDate><description>{summary}</description></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+HUB_EN = (
+    "hub-1",
+    "https://astana.example/news/hub-1?utm_source=rss",
+    "Astana Hub opens a startup campus for 300 IT companies in Almaty",
+    "The technology park will host venture funds, startup accelerators and IT "
+    "companies from Kazakhstan and Uzbekistan.",
+)
+SOLAR_EN = (
+    "solar-1",
+    "https://astana.example/news/solar-1",
+    "Masdar to build a 500 MW solar plant in Uzbekistan",
+    "The solar power plant near Samarkand will supply electricity to 200,000 homes.",
+)
+SOLAR_RU = (
+    "ru-solar-1",
+    "https://tashkent.example/ru/solar-1",
+    "Masdar построит солнечную электростанцию на 500 МВт в Узбекистане",
+    "Солнечная электростанция в Самаркандской области обеспечит электроэнергией 200 тысяч домов.",
+)
+MIGRANTS_RU = (
+    "ru-migr-1",
+    "https://tashkent.example/ru/migr-1",
+    "Трудовые мигранты из Узбекистана будут получать пенсии по новому соглашению",
+    "Правительство подписало соглашение о пенсионном обеспечении трудовых мигрантов.",
+)
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+def settings() -> CollectSettings:
+    return CollectSettings(
+        fetch=FetchSettings(retries=0, connect_timeout=2, read_timeout=2, total_timeout=5),
+        interval=timedelta(minutes=30),
+    )
+
+
+def make_collector(store: Store, clock: Callable[[], datetime]) -> Collector:
+    return Collector(store, Classifier(load_rules()), settings(), clock=clock)
+
+
+def feed(key: str, url: str, *, language: str | None = "en", country: str = "kz") -> FeedSpec:
+    return FeedSpec(key=key, name=key.title(), url=url, language=language, country=country)
+
+
+def by_key(report: CollectionReport) -> dict[str, object]:
+    return {r.key: r for r in report.feeds}
+
+
+def run(collector: Collector, **kwargs: object) -> CollectionReport:
+    return asyncio.run(collector.run(**kwargs))  # type: ignore[arg-type]
+
+
+def test_first_collection_stores_classified_articles_and_records_health(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/en.xml", body=rss([HUB_EN, SOLAR_EN]), etag='"en-1"')
+    server.route("/ru.xml", body=rss([SOLAR_RU, MIGRANTS_RU]))
+    store.sync_feeds(
+        [
+            feed("astana", server.url("/en.xml")),
+            feed("tashkent", server.url("/ru.xml"), language="ru", country="uz"),
+        ]
+    )
+
+    report = run(make_collector(store, clock))
+
+    assert [(r.key, r.status, r.new) for r in report.feeds] == [
+        ("astana", FeedStatus.FETCHED, 2),
+        ("tashkent", FeedStatus.FETCHED, 2),
+    ]
+    assert store.article_count() == 4
+    astana = store.feed_state("astana")
+    assert astana is not None
+    assert astana.last_success_at == T0
+    assert astana.consecutive_failures == 0
+    assert astana.next_attempt_at == T0 + timedelta(minutes=30)
+    assert astana.validators.etag == '"en-1"'
+
+    articles = {a.guid: a for a in store.articles_for_feed(astana.id)}
+    # Tracking parameters are gone from the stored URL.
+    assert articles["hub-1"].url == "https://astana.example/news/hub-1"
+    hub = store.classification_of(articles["hub-1"].id)
+    assert hub is not None
+    assert "it_hubs" in hub.topics
+    assert "kz" in hub.countries
+
+
+def test_same_event_from_two_outlets_forms_one_story_across_languages(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/en.xml", body=rss([HUB_EN, SOLAR_EN]))
+    server.route("/ru.xml", body=rss([SOLAR_RU, MIGRANTS_RU]))
+    store.sync_feeds(
+        [
+            feed("astana", server.url("/en.xml")),
+            feed("tashkent", server.url("/ru.xml"), language="ru", country="uz"),
+        ]
+    )
+    run(make_collector(store, clock))
+
+    ids = _ids_by_guid(store)
+    assert store.story_of(ids["solar-1"]) == store.story_of(ids["ru-solar-1"])
+    assert store.story_of(ids["hub-1"]) != store.story_of(ids["solar-1"])
+    assert store.story_of(ids["ru-migr-1"]) not in {
+        store.story_of(ids["solar-1"]),
+        store.story_of(ids["hub-1"]),
+    }
+
+
+def test_collecting_again_never_duplicates_and_uses_conditional_get(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/etag.xml", body=rss([HUB_EN]), etag='"v1"')
+    server.route("/plain.xml", body=rss([MIGRANTS_RU]))
+    store.sync_feeds(
+        [feed("etag", server.url("/etag.xml")), feed("plain", server.url("/plain.xml"))]
+    )
+    collector = make_collector(store, clock)
+    run(collector)
+
+    clock.now += timedelta(hours=1)
+    again = by_key(run(collector))
+
+    assert again["etag"].status is FeedStatus.NOT_MODIFIED  # type: ignore[attr-defined]
+    assert again["plain"].status is FeedStatus.UNCHANGED  # type: ignore[attr-defined]
+    assert server.requests_for("/etag.xml")[-1].headers["if-none-match"] == '"v1"'
+    assert store.article_count() == 2
+
+
+def test_an_edited_article_is_updated_and_a_new_one_added(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/feed.xml", body=rss([HUB_EN]))
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    collector = make_collector(store, clock)
+    run(collector)
+
+    edited = (HUB_EN[0], HUB_EN[1], HUB_EN[2] + " (updated)", HUB_EN[3])
+    server.route("/feed.xml", body=rss([edited, SOLAR_EN]))
+    clock.now += timedelta(hours=1)
+    report = run(collector)
+
+    assert (report.feeds[0].new, report.feeds[0].updated) == (1, 1)
+    assert store.article_count() == 2
+    state = store.feed_state("astana")
+    assert state is not None
+    titles = {a.guid for a in store.articles_for_feed(state.id)}
+    assert titles == {"hub-1", "solar-1"}
+
+
+def test_the_same_url_in_two_feeds_is_stored_once(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    syndicated = ("other-guid", HUB_EN[1].replace("?utm_source=rss", "?fbclid=x"), *HUB_EN[2:])
+    server.route("/a.xml", body=rss([HUB_EN]))
+    server.route("/b.xml", body=rss([syndicated, SOLAR_EN]))
+    store.sync_feeds([feed("a", server.url("/a.xml")), feed("b", server.url("/b.xml"))])
+
+    report = by_key(run(make_collector(store, clock)))
+
+    assert store.article_count() == 2
+    assert report["a"].new + report["b"].new == 2  # type: ignore[attr-defined]
+
+
+def test_a_broken_feed_is_recorded_and_the_others_are_collected(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/good.xml", body=rss([HUB_EN]))
+    server.route("/gone.xml", body=b"not here", status=404)
+    server.route(
+        "/page.xml",
+        body=b"<html><body><h1>Welcome</h1></body></html>",
+        content_type="text/html; charset=utf-8",
+    )
+    store.sync_feeds(
+        [
+            feed("good", server.url("/good.xml")),
+            feed("gone", server.url("/gone.xml")),
+            feed("page", server.url("/page.xml")),
+        ]
+    )
+
+    report = by_key(run(make_collector(store, clock)))
+
+    assert report["good"].status is FeedStatus.FETCHED  # type: ignore[attr-defined]
+    assert report["gone"].status is FeedStatus.FAILED  # type: ignore[attr-defined]
+    assert "404" in (report["gone"].error or "")  # type: ignore[attr-defined]
+    assert report["page"].status is FeedStatus.FAILED  # type: ignore[attr-defined]
+    assert store.article_count() == 1
+    gone = store.feed_state("gone")
+    assert gone is not None
+    assert gone.consecutive_failures == 1
+    assert "404" in (gone.last_error or "")
+    # Failing feeds back off: the first retry after one interval, then twice that.
+    assert gone.next_attempt_at == T0 + timedelta(minutes=30)
+    clock.now = T0 + timedelta(minutes=30)
+    run(make_collector(store, clock))
+    gone = store.feed_state("gone")
+    assert gone is not None
+    assert gone.consecutive_failures == 2
+    assert gone.next_attempt_at == clock.now + timedelta(minutes=60)
+
+
+def test_feeds_are_fetched_only_when_due(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/feed.xml", body=rss([HUB_EN]))
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    collector = make_collector(store, clock)
+    run(collector)
+
+    clock.now += timedelta(minutes=10)
+    early = run(collector)
+    assert (early.feeds, early.not_due) == ((), 1)
+    assert len(server.requests_for("/feed.xml")) == 1
+
+    clock.now += timedelta(minutes=25)
+    due = run(collector)
+    assert [r.status for r in due.feeds] == [FeedStatus.UNCHANGED]
+    assert len(server.requests_for("/feed.xml")) == 2
+
+
+def test_two_collections_never_run_at_once(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    gate = threading.Event()
+    route = server.route("/slow.xml", body=rss([HUB_EN]), gate=gate)
+    store.sync_feeds([feed("slow", server.url("/slow.xml"))])
+    collector = make_collector(store, clock)
+
+    async def both() -> tuple[CollectionReport, BaseException | None]:
+        first = asyncio.create_task(collector.run())
+        await asyncio.to_thread(route.received.wait, 10)
+        error: BaseException | None = None
+        try:
+            await collector.run()
+        except CollectionBusyError as exc:
+            error = exc
+        gate.set()
+        return await first, error
+
+    report, error = asyncio.run(both())
+    assert isinstance(error, CollectionBusyError)
+    assert report.new == 1
+
+
+def test_reclassify_applies_changed_rules_to_the_archive(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/feed.xml", body=rss([MIGRANTS_RU], title="Tashkent"))
+    store.sync_feeds([feed("t", server.url("/feed.xml"), language="ru", country="uz")])
+    run(make_collector(store, clock))
+    article_id = _ids_by_guid(store)["ru-migr-1"]
+    before = store.classification_of(article_id)
+    assert before is not None
+    assert "energy" not in before.topics
+
+    rules = load_rules({"topics": {"energy": {"add_keywords": {"ru": {"пенсия": 5.0}}}}})
+    report = reclassify_archive(store, Classifier(rules))
+
+    assert report.articles == 1
+    after = store.classification_of(article_id)
+    assert after is not None
+    assert "energy" in after.topics
+
+
+def _ids_by_guid(store: Store) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for state in store.feed_states():
+        for article in store.articles_for_feed(state.id):
+            ids[article.guid] = article.id
+    return ids
