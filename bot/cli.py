@@ -159,8 +159,10 @@ def _collect_once(settings: Settings, only: Sequence[str], out: TextIO) -> int:
     if unknown:
         raise ConfigError(settings.source, "feeds", f"no feed with key {', '.join(unknown)}")
     classifier = build_classifier(settings)
-    with open_store(settings) as store:
-        collector = Collector(store, classifier, collect_settings(settings))
+    with (
+        open_store(settings) as store,
+        Collector(store, classifier, collect_settings(settings)) as collector,
+    ):
         report = asyncio.run(collector.run(force=True, only=only))
     print_report(report, out)
     return EXIT_OK
@@ -193,8 +195,11 @@ def _db(action: str, settings: Settings, out: TextIO) -> int:
 
 def _run(settings: Settings) -> int:
     classifier = build_classifier(settings)
-    with open_store(settings) as store:
-        collector = Collector(store, classifier, collect_settings(settings))
+    with (
+        open_store(settings) as store,
+        Collector(store, classifier, collect_settings(settings)) as collector,
+    ):
+        collector.start()
         if not settings.telegram.token.get_secret_value():
             log.info("no Telegram token configured: running the collector only")
         else:

@@ -82,6 +82,7 @@ class CollectionConfig(_Section):
     )
     max_entries_per_feed: Annotated[int, Field(ge=1, le=10_000)] = 500
     story_window_hours: PositiveFloat = 48.0
+    workers: Annotated[int, Field(ge=0, le=32)] = 1
 
 
 class FeedConfig(_Section):

@@ -46,6 +46,7 @@ def collect_settings(settings: Settings) -> CollectSettings:
         max_backoff=timedelta(hours=c.max_backoff_hours),
         story_window=timedelta(hours=c.story_window_hours),
         max_entries=c.max_entries_per_feed,
+        workers=c.workers,
     )
 
 

@@ -23,11 +23,13 @@ from jobs.classify import Classifier
 from jobs.errors import JobsError
 from jobs.fetch import FeedFetcher, FetchResult, FetchSettings, FetchStatus
 from jobs.health import is_due, next_attempt_at
-from jobs.parse import ParsedEntry, parse_feed
+from jobs.parse import ParsedEntry
+from jobs.prepare import PreparedFeed, Preparer, PrepareRequest, PreparerError
 from jobs.stories import StoryIndex
 from storage import (
     MAX_URL_LENGTH,
     ArticleInput,
+    Classification,
     FeedState,
     FetchRecord,
     KnownArticle,
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 #: Candidates older than the story window are loaded with this slack, because a
 #: new article may be dated a little before the newest article of a story.
 _STORY_SLACK = timedelta(hours=24)
+#: Feed health records are written in batches of this many (and at the end of a run).
+_HEALTH_BATCH = 64
 
 
 class CollectionBusyError(JobsError):
@@ -107,6 +111,8 @@ class CollectSettings:
     max_backoff: timedelta = timedelta(hours=6)
     story_window: timedelta = timedelta(hours=48)
     max_entries: int = 500
+    workers: int = 0
+    """Processes that parse and classify bodies; 0 does it in a thread of this one."""
 
 
 def utc_now() -> datetime:
@@ -158,6 +164,21 @@ class Collector:
         self._settings = settings
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._preparer = Preparer(classifier, workers=settings.workers)
+
+    def start(self) -> None:
+        """Start the parse/classify worker processes now (otherwise: on first use)."""
+        self._preparer.start()
+
+    def close(self) -> None:
+        """Stop the worker processes (if any were started)."""
+        self._preparer.close()
+
+    def __enter__(self) -> Collector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def running(self) -> bool:
@@ -189,22 +210,46 @@ class Collector:
             since=started - self._settings.story_window - _STORY_SLACK,
             window=self._settings.story_window,
         )
-        process_lock = asyncio.Lock()
+        # Storing shares the story index and the database writer: one at a time.
+        writer = asyncio.Lock()
         reports: list[FeedReport] = []
+        health: list[tuple[int, FetchRecord]] = []
 
-        async with FeedFetcher(self._settings.fetch) as fetcher:
+        async def flush_health() -> None:
+            async with writer:
+                batch = health[:]
+                del health[:]
+                if batch:
+                    await asyncio.to_thread(self._store.record_fetches, batch)
 
-            async def one(state: FeedState) -> None:
+        async def one(fetcher: FeedFetcher, state: FeedState) -> None:
+            try:
                 result = await fetcher.fetch(state.spec.url, state.validators)
-                # Processing shares the story index and the database writer: one at a time.
-                async with process_lock:
-                    report = await asyncio.to_thread(self._process, state, result, index)
-                reports.append(report)
-                _log_report(report)
+                if result.status is FetchStatus.FETCHED:
+                    prepared = await self._prepare(state, result)
+                    async with writer:
+                        report, record = await asyncio.to_thread(
+                            self._store_body, state, result, prepared, index
+                        )
+                else:
+                    report, record = self._outcome_without_body(state, result, self._clock())
+            except Exception as exc:  # a bug met by one feed must not end the whole run
+                log.exception("feed=%s collection failed", state.spec.key)
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                report, record = self._fail(state, self._clock(), reason)
+            reports.append(report)
+            _log_report(report)
+            health.append((state.id, record))
+            if len(health) >= _HEALTH_BATCH:
+                await flush_health()
 
-            async with asyncio.TaskGroup() as group:
+        try:
+            async with FeedFetcher(self._settings.fetch) as fetcher, asyncio.TaskGroup() as group:
                 for state in due:
-                    group.create_task(one(state))
+                    group.create_task(one(fetcher, state))
+        finally:
+            # Written even when the run is cancelled: what was fetched stays recorded.
+            await flush_health()
 
         order = {state.spec.key: position for position, state in enumerate(due)}
         reports.sort(key=lambda report: order[report.key])
@@ -215,47 +260,59 @@ class Collector:
             not_due=len(states) - len(due),
         )
 
-    def _process(self, state: FeedState, result: FetchResult, index: _LazyStoryIndex) -> FeedReport:
-        """Turn one fetch result into stored articles and a health record (sync, in a
-        worker thread). Any failure here is this feed's failure, never the run's."""
-        now = self._clock()
-        try:
-            return self._process_unguarded(state, result, index, now)
-        except Exception as exc:  # one feed's surprise must not stop the others
-            log.exception("feed=%s processing failed", state.spec.key)
-            reason = f"internal error while processing: {type(exc).__name__}: {exc}"
-            return self._fail(state, now, reason)
-
-    def _process_unguarded(
-        self, state: FeedState, result: FetchResult, index: _LazyStoryIndex, now: datetime
-    ) -> FeedReport:
-        spec = state.spec
-        if result.status is FetchStatus.FAILED:
-            return self._fail(
-                state, now, result.error or "fetch failed", retry_after=result.retry_after
-            )
-        if result.status in (FetchStatus.NOT_MODIFIED, FetchStatus.UNCHANGED):
-            status = (
-                FeedStatus.NOT_MODIFIED
-                if result.status is FetchStatus.NOT_MODIFIED
-                else FeedStatus.UNCHANGED
-            )
-            return self._succeed(
-                state=state, now=now, result=result, status=status, tally=_Tally(), warnings=()
-            )
-
-        parsed = parse_feed(
-            result.body or b"",
+    async def _prepare(self, state: FeedState, result: FetchResult) -> PreparedFeed | str:
+        """Parse and classify a fetched body; a dead worker becomes this feed's error."""
+        request = PrepareRequest(
+            body=result.body or b"",
             content_type=result.content_type,
             feed_url=result.final_url,
-            language=spec.language,
-            now=now,
+            language=state.spec.language,
+            now=self._clock(),
             max_entries=self._settings.max_entries,
         )
+        try:
+            return await self._preparer.prepare(request)
+        except PreparerError as exc:
+            log.error("feed=%s %s", state.spec.key, exc)
+            return str(exc)
+
+    def _outcome_without_body(
+        self, state: FeedState, result: FetchResult, now: datetime
+    ) -> tuple[FeedReport, FetchRecord]:
+        """A failed fetch, a 304 or a byte-identical body: nothing to parse or store."""
+        if result.status is FetchStatus.FAILED:
+            reason = result.error or "fetch failed"
+            return self._fail(state, now, reason, retry_after=result.retry_after)
+        status = (
+            FeedStatus.NOT_MODIFIED
+            if result.status is FetchStatus.NOT_MODIFIED
+            else FeedStatus.UNCHANGED
+        )
+        return self._succeed(
+            state=state, now=now, result=result, status=status, tally=_Tally(), warnings=()
+        )
+
+    def _store_body(
+        self,
+        state: FeedState,
+        result: FetchResult,
+        prepared: PreparedFeed | str,
+        index: _LazyStoryIndex,
+    ) -> tuple[FeedReport, FetchRecord]:
+        """Store a prepared body's articles (sync, in a worker thread). Any failure here
+        is this feed's failure, never the run's."""
+        now = self._clock()
+        if isinstance(prepared, str):
+            return self._fail(state, now, prepared)
+        parsed = prepared.parsed
         if parsed.error is not None:
             # Validators are not advanced: the next fetch must parse again.
             return self._fail(state, now, parsed.error)
-        tally = self._store_entries(state, parsed.entries, index, now)
+        try:
+            tally = self._store_entries(state, prepared, index, now)
+        except Exception as exc:  # one feed's surprise must not stop the others
+            log.exception("feed=%s storing failed", state.spec.key)
+            return self._fail(state, now, f"could not store: {type(exc).__name__}: {exc}")
         tally.skipped += parsed.skipped
         return self._succeed(
             state=state,
@@ -269,11 +326,12 @@ class Collector:
     def _store_entries(
         self,
         state: FeedState,
-        entries: Sequence[ParsedEntry],
+        prepared: PreparedFeed,
         index: _LazyStoryIndex,
         now: datetime,
     ) -> _Tally:
         tally = _Tally()
+        entries = prepared.parsed.entries
         known = self._store.known_articles(
             state.id, (entry.guid for entry in entries), (entry.url for entry in entries)
         )
@@ -283,7 +341,7 @@ class Collector:
         updated: list[tuple[int, ArticleInput]] = []
         seen_urls: set[str] = set()
         seen_ids: set[int] = set()
-        for entry in entries:
+        for entry, classification in zip(entries, prepared.classifications, strict=True):
             if len(entry.url) > MAX_URL_LENGTH or len(entry.guid) > MAX_URL_LENGTH:
                 tally.skipped += 1  # no real article needs a 2 KB address
                 continue
@@ -299,7 +357,7 @@ class Collector:
                     language=entry.language,
                     published_at=entry.published_at,
                 )
-                new.append((self._article(entry), story))
+                new.append((_article(entry, classification), story))
                 continue
             owner = by_url.get(entry.url)
             if (
@@ -311,7 +369,7 @@ class Collector:
                 tally.unchanged += 1
                 continue
             seen_ids.add(existing.id)
-            updated.append((existing.id, self._article(entry)))
+            updated.append((existing.id, _article(entry, classification)))
         if not new and not updated:
             return tally
         saved = self._store.save_articles(state.id, new, updated, now=now)
@@ -328,20 +386,6 @@ class Collector:
         tally.updated += len(updated)
         return tally
 
-    def _article(self, entry: ParsedEntry) -> ArticleInput:
-        text = f"{entry.summary}\n{entry.content}" if entry.content else entry.summary
-        return ArticleInput(
-            guid=entry.guid,
-            url=entry.url,
-            title=entry.title,
-            summary=entry.summary,
-            content=entry.content,
-            language=entry.language,
-            published_at=entry.published_at,
-            content_hash=entry.content_hash,
-            classification=self._classifier.classify(entry.title, text, entry.language),
-        )
-
     def _succeed(
         self,
         *,
@@ -351,24 +395,21 @@ class Collector:
         status: FeedStatus,
         tally: _Tally,
         warnings: tuple[str, ...],
-    ) -> FeedReport:
+    ) -> tuple[FeedReport, FetchRecord]:
         upcoming = next_attempt_at(
             now,
             interval=self._settings.interval,
             consecutive_failures=0,
             max_backoff=self._settings.max_backoff,
         )
-        self._store.record_fetch(
-            state.id,
-            FetchRecord(
-                attempted_at=now,
-                succeeded=True,
-                error=None,
-                validators=result.validators,
-                next_attempt_at=upcoming,
-            ),
+        record = FetchRecord(
+            attempted_at=now,
+            succeeded=True,
+            error=None,
+            validators=result.validators,
+            next_attempt_at=upcoming,
         )
-        return FeedReport(
+        report = FeedReport(
             key=state.spec.key,
             name=state.spec.name,
             status=status,
@@ -379,10 +420,11 @@ class Collector:
             warnings=warnings,
             next_attempt_at=upcoming,
         )
+        return report, record
 
     def _fail(
         self, state: FeedState, now: datetime, reason: str, *, retry_after: float | None = None
-    ) -> FeedReport:
+    ) -> tuple[FeedReport, FetchRecord]:
         upcoming = next_attempt_at(
             now,
             interval=self._settings.interval,
@@ -390,23 +432,35 @@ class Collector:
             retry_after=retry_after,
             max_backoff=self._settings.max_backoff,
         )
-        self._store.record_fetch(
-            state.id,
-            FetchRecord(
-                attempted_at=now,
-                succeeded=False,
-                error=reason,
-                validators=None,
-                next_attempt_at=upcoming,
-            ),
+        record = FetchRecord(
+            attempted_at=now,
+            succeeded=False,
+            error=reason,
+            validators=None,
+            next_attempt_at=upcoming,
         )
-        return FeedReport(
+        report = FeedReport(
             key=state.spec.key,
             name=state.spec.name,
             status=FeedStatus.FAILED,
             error=reason,
             next_attempt_at=upcoming,
         )
+        return report, record
+
+
+def _article(entry: ParsedEntry, classification: Classification) -> ArticleInput:
+    return ArticleInput(
+        guid=entry.guid,
+        url=entry.url,
+        title=entry.title,
+        summary=entry.summary,
+        content=entry.content,
+        language=entry.language,
+        published_at=entry.published_at,
+        content_hash=entry.content_hash,
+        classification=classification,
+    )
 
 
 def _same_article(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobs.classify import Classifier
+from jobs.prepare import classifier_text
 from storage import Classification, Store
 
 _BATCH = 500
@@ -26,7 +27,7 @@ def reclassify_archive(
     done = 0
     batch: list[tuple[int, Classification]] = []
     for article in store.iter_article_texts(batch_size=_BATCH):
-        text = f"{article.summary}\n{article.content}" if article.content else article.summary
+        text = classifier_text(article.summary, article.content)
         batch.append((article.id, classifier.classify(article.title, text, article.language)))
         if len(batch) >= _BATCH:
             store.set_classifications(batch)

@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import Stemmer
 
@@ -403,17 +404,25 @@ def _compile_gloss() -> tuple[dict[str, str], dict[str, str]]:
 
 _GLOSS_EXACT, _GLOSS_PREFIX = _compile_gloss()
 _GLOSS_MAX_PREFIX = max(len(key) for key in _GLOSS_PREFIX)
+# Every start (2 letters or more) of a prefix term: lets _concept stop at the first
+# letters of a word that no term begins with, instead of trying every length.
+_GLOSS_PREFIX_STARTS = frozenset(
+    key[:length] for key in _GLOSS_PREFIX for length in range(2, len(key) + 1)
+)
 
 
 def _concept(stem_skeleton: str, surface_skeleton: str) -> str | None:
     concept = _GLOSS_EXACT.get(stem_skeleton) or _GLOSS_EXACT.get(surface_skeleton)
     if concept is not None:
         return concept
-    for length in range(min(len(surface_skeleton), _GLOSS_MAX_PREFIX), 1, -1):
-        concept = _GLOSS_PREFIX.get(surface_skeleton[:length])
-        if concept is not None:
-            return concept
-    return None
+    # The longest prefix term the word starts with. Every shorter start of that term is
+    # in _GLOSS_PREFIX_STARTS, so the walk up from 2 letters cannot stop before it.
+    for length in range(2, min(len(surface_skeleton), _GLOSS_MAX_PREFIX) + 1):
+        start = surface_skeleton[:length]
+        if start not in _GLOSS_PREFIX_STARTS:
+            break
+        concept = _GLOSS_PREFIX.get(start) or concept
+    return concept
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -475,7 +484,82 @@ def _word_key(raw: str, stemming: str) -> str | None:
     return stem_skeleton[:PREFIX_LEN] if len(stem_skeleton) >= 2 else None
 
 
-@functools.lru_cache(maxsize=4096)
+def _token_keys(text: str, stemming: str) -> list[str]:
+    """Keys of every number and word of ``text`` in order, duplicates kept."""
+    keys: list[str] = []
+    for number, raw in _TOKEN_RE.findall(text):
+        if number:
+            keys.append("#" + _normalise_number(number))
+        else:
+            key = _word_key(raw, stemming)
+            if key is not None:
+                keys.append(key)
+    return keys
+
+
+# Keys with their prior weights of one whitespace-free piece of a title, and whether the
+# piece starts / ends with a digit.
+_Piece = tuple[tuple[tuple[str, float], ...], bool, bool]
+
+# The caches below are plain dicts rather than functools.lru_cache: they are consulted for
+# every piece of every title, and a dict lookup costs a fraction of an lru_cache call.
+# One dict per stemming mode (the only thing the language changes), so the title alone is
+# the key. A cache that outgrows its bound is emptied: the next titles refill it at once.
+_PIECE_CACHE_SIZE = 1 << 16
+_SIGNATURE_CACHE_SIZE = 1 << 13
+_PIECES: dict[str, dict[str, _Piece]] = {"en": {}, "uz": {}}
+_SIGNATURES: dict[str, dict[str, _Signature]] = {"en": {}, "uz": {}}
+
+
+def _piece(piece: str, stemming: str) -> _Piece:
+    keys = _token_keys(piece, stemming)
+    return tuple((key, key_weight(key)) for key in keys), piece[:1].isdigit(), piece[-1:].isdigit()
+
+
+def _title_priors(text: str, stemming: str) -> dict[str, float]:
+    """Each key of NFKC-normalised ``text`` with its prior weight (:func:`key_weight`).
+
+    The keys are those :data:`_TOKEN_RE` finds in the whole text, but looked up per
+    whitespace-separated piece: headlines are made of a few thousand recurring pieces,
+    and running the token regex over each whole title costs more than the lookups. A
+    word never spans whitespace and a number only as digit groups ("1 200"), so only a
+    piece ending in a digit followed by one starting with a digit needs the whole text.
+    """
+    cache = _PIECES[stemming]
+    priors: dict[str, float] = {}
+    after_digit = False
+    for piece in text.split():
+        found = cache.get(piece)
+        if found is None:
+            if len(cache) >= _PIECE_CACHE_SIZE:
+                cache.clear()
+            found = cache[piece] = _piece(piece, stemming)
+        pairs, starts_digit, ends_digit = found
+        if after_digit and starts_digit:
+            return {key: key_weight(key) for key in _token_keys(text, stemming)}
+        priors.update(pairs)
+        after_digit = ends_digit
+    return priors
+
+
+def _signature(title: str, language: str) -> _Signature:
+    """The (cached) signature of a headline; the collector matches then adds each title."""
+    stemming = "uz" if language == "uz" else "en"
+    cache = _SIGNATURES[stemming]
+    signature = cache.get(title)
+    if signature is None:
+        text = unicodedata.normalize("NFKC", title)
+        priors = _title_priors(text, stemming)
+        if "$" in text:
+            priors["~usd"] = key_weight("~usd")
+        if "€" in text:
+            priors["~eur"] = key_weight("~eur")
+        if len(cache) >= _SIGNATURE_CACHE_SIZE:
+            cache.clear()
+        signature = cache[title] = _Signature(frozenset(priors), priors)
+    return signature
+
+
 def title_tokens(title: str, language: str) -> frozenset[str]:
     """The comparison keys of a headline.
 
@@ -486,21 +570,7 @@ def title_tokens(title: str, language: str) -> frozenset[str]:
     always get the Russian stemmer. Never raises; an empty or wordless title gives an
     empty set.
     """
-    text = unicodedata.normalize("NFKC", title)
-    keys: set[str] = set()
-    if "$" in text:
-        keys.add("~usd")
-    if "€" in text:
-        keys.add("~eur")
-    stemming = "uz" if language == "uz" else "en"
-    for number, raw in _TOKEN_RE.findall(text):
-        if number:
-            keys.add("#" + _normalise_number(number))
-        else:
-            key = _word_key(raw, stemming)
-            if key is not None:
-                keys.add(key)
-    return frozenset(keys)
+    return _signature(title, language).keys
 
 
 # ------------------------------------------------------------------------ similarity
@@ -529,23 +599,26 @@ def key_weight(key: str) -> float:
     return 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Signature:
-    """A title's keys with the subsets the near-miss rules look at, computed once."""
+_NONE: frozenset[str] = frozenset()
 
-    keys: frozenset[str]
+
+@dataclass(frozen=True, slots=True)
+class _Places:
+    """The keys of a title that the near-miss rules compare."""
+
     countries: frozenset[str]
     cities: frozenset[str]
     figures: frozenset[str]
     years: frozenset[str]
 
     @classmethod
-    def of(cls, keys: frozenset[str]) -> _Signature:
+    def of(cls, keys: frozenset[str]) -> _Places:
         places = [key for key in keys if key[:1] == "@"]
         numbers = [key for key in keys if key[:1] == "#"]
+        if not places and not numbers:
+            return _NO_PLACES
         years = frozenset(key for key in numbers if _YEAR_RE.fullmatch(key))
         return cls(
-            keys=keys,
             countries=frozenset(key[:3] for key in places),
             cities=frozenset(key for key in places if "/" in key),
             figures=frozenset(numbers) - years,
@@ -553,10 +626,37 @@ class _Signature:
         )
 
 
-@functools.lru_cache(maxsize=4096)
-def _title_signature(title: str, language: str) -> _Signature:
-    # Cached: the collector calls match() then add() with the same title.
-    return _Signature.of(title_tokens(title, language))
+# Without places or numbers no rule applies; shared so most titles build no sets at all.
+_NO_PLACES = _Places(_NONE, _NONE, _NONE, _NONE)
+
+
+class _Signature:
+    """A title's keys with each key's prior weight (:func:`key_weight`), so that IDF
+    weighting is one multiplication per key. Shared through the cache: never mutated,
+    except that :func:`_places_of` fills ``places`` in on first use.
+
+    A plain slotted class: one is built per title, and a frozen dataclass's ``__init__``
+    goes through ``object.__setattr__`` for every field.
+    """
+
+    __slots__ = ("keys", "places", "priors")
+
+    def __init__(self, keys: frozenset[str], priors: dict[str, float]) -> None:
+        self.keys = keys
+        self.priors = priors
+        # Computed lazily: only the few pairs that get scored need it.
+        self.places: _Places | None = None
+
+    @classmethod
+    def of(cls, keys: frozenset[str]) -> _Signature:
+        return cls(keys, {key: key_weight(key) for key in keys})
+
+
+def _places_of(signature: _Signature) -> _Places:
+    places = signature.places
+    if places is None:
+        places = signature.places = _Places.of(signature.keys)
+    return places
 
 
 def _disagree(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -567,11 +667,17 @@ def _disagree(a: frozenset[str], b: frozenset[str]) -> bool:
 def _each_has_own(a: frozenset[str], b: frozenset[str]) -> bool:
     """Each side names something of a kind that the other does not ("gas exports to
     China" vs "to Russia"); one side naming *more* places is no conflict."""
-    return bool(a - b) and bool(b - a)
+    return not a <= b and not b <= a
 
 
-def _rule_factor(a: _Signature, b: _Signature) -> float:
+def _rule_factor(sig_a: _Signature, sig_b: _Signature) -> float:
     """Multiplier of the near-miss rules: 0 for a place conflict, < 1 for figure conflicts."""
+    a = _places_of(sig_a)
+    if a is _NO_PLACES:
+        return 1.0
+    b = _places_of(sig_b)
+    if b is _NO_PLACES:
+        return 1.0
     if _each_has_own(a.countries, b.countries) or _each_has_own(a.cities, b.cities):
         return 0.0
     factor = 1.0
@@ -580,18 +686,6 @@ def _rule_factor(a: _Signature, b: _Signature) -> float:
     if _disagree(a.years, b.years):
         factor *= 0.7
     return factor
-
-
-def _score(a: _Signature, total_a: float, b: _Signature, weight: Callable[[str], float]) -> float:
-    shared = a.keys & b.keys
-    if len(shared) < MIN_SHARED_KEYS:
-        return 0.0
-    factor = _rule_factor(a, b)
-    if factor == 0.0:
-        return 0.0
-    total_b = sum(map(weight, b.keys))
-    cosine = sum(map(weight, shared)) / math.sqrt(total_a * total_b)
-    return min(cosine * factor, 1.0)
 
 
 def similarity(
@@ -612,10 +706,14 @@ def similarity(
     ``weight`` gives each key's weight (default :func:`key_weight`; the index passes
     IDF-scaled weights). Symmetric.
     """
-    if len(a & b) < MIN_SHARED_KEYS:
+    shared = a & b
+    if len(shared) < MIN_SHARED_KEYS:
         return 0.0
-    signature_a = _Signature.of(a)
-    return _score(signature_a, sum(map(weight, a)), _Signature.of(b), weight)
+    factor = _rule_factor(_Signature.of(a), _Signature.of(b))
+    if factor == 0.0:
+        return 0.0
+    cosine = sum(map(weight, shared)) / math.sqrt(sum(map(weight, a)) * sum(map(weight, b)))
+    return min(cosine * factor, 1.0)
 
 
 # ------------------------------------------------------------------------- the index
@@ -625,12 +723,29 @@ class StoryInputError(JobsError, ValueError):
     """:class:`StoryIndex` was given a naive datetime or an impossible setting."""
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    story_id: int
-    feed_id: int
-    published_at: datetime
-    signature: _Signature
+    """One held article. A plain slotted class for the same reason as :class:`_Signature`."""
+
+    __slots__ = ("feed_id", "published_at", "signature", "story_id")
+
+    def __init__(
+        self, story_id: int, feed_id: int, published_at: datetime, signature: _Signature
+    ) -> None:
+        self.story_id = story_id
+        self.feed_id = feed_id
+        self.published_at = published_at
+        self.signature = signature
+
+
+# A key is too common to anchor a match when it is found in more stories than
+# max(_COMMON_MIN, articles held // _COMMON_SHARE); see StoryIndex.common_df.
+_COMMON_MIN = 32
+_COMMON_SHARE = 200
+# Bounds in match() that are exact in real arithmetic are applied with this much slack,
+# so that float rounding can never drop a pair the full score would accept.
+_SLACK = 1.0 - 1e-9
+_by_weight = operator.itemgetter(1)
+_NO_ARTICLES: dict[int, int] = {}  # never written to
 
 
 class StoryIndex:
@@ -657,10 +772,14 @@ class StoryIndex:
         self.window = window
         self.threshold = threshold
         self._entries: dict[int, _Entry] = {}
-        # key -> story id -> ids of that story's articles whose titles have the key
-        self._postings: dict[str, dict[int, set[int]]] = {}
-        # key -> number of articles with the key (its document frequency)
-        self._df: dict[str, int] = {}
+        # Both maps below hold only ints: CPython's garbage collector does not track such
+        # dicts, whereas a set per (key, story) made collections a third of the cost of
+        # building an index.
+        # key -> id of each article whose title has the key -> its story id; the size of
+        # an entry is the key's document frequency
+        self._postings: dict[str, dict[int, int]] = {}
+        # key -> story id -> how many of the story's articles have the key
+        self._key_stories: dict[str, dict[int, int]] = {}
         # story id -> feed id -> how many of the story's articles come from that feed
         self._story_feeds: dict[int, dict[int, int]] = {}
 
@@ -675,13 +794,15 @@ class StoryIndex:
         """An index holding ``candidates`` (typically the store's last ~72 h)."""
         index = cls(window=window, threshold=threshold)
         for candidate in candidates:
-            index.add(
-                article_id=candidate.article_id,
-                story_id=candidate.story_id,
-                feed_id=candidate.feed_id,
-                title=candidate.title,
-                language=candidate.language,
-                published_at=candidate.published_at,
+            published_at = candidate.published_at
+            if published_at.tzinfo is not UTC:
+                _require_aware(published_at)
+            index._hold(
+                candidate.article_id,
+                candidate.story_id,
+                candidate.feed_id,
+                published_at,
+                _signature(candidate.title, candidate.language),
             )
         return index
 
@@ -699,16 +820,40 @@ class StoryIndex:
         published_at: datetime,
     ) -> None:
         """Hold an article as part of ``story_id``. Adding an id again replaces it."""
-        _require_aware(published_at)
+        # The UTC test first: it settles nearly every call without a function call.
+        if published_at.tzinfo is not UTC:
+            _require_aware(published_at)
+        self._hold(article_id, story_id, feed_id, published_at, _signature(title, language))
+
+    def _hold(
+        self,
+        article_id: int,
+        story_id: int,
+        feed_id: int,
+        published_at: datetime,
+        signature: _Signature,
+    ) -> None:
         if article_id in self._entries:
             self._remove(article_id)
-        signature = _title_signature(title, language)
         self._entries[article_id] = _Entry(story_id, feed_id, published_at, signature)
+        # get-then-insert rather than setdefault(key, {}): setdefault builds the empty
+        # container on every call, and most keys already have a posting list.
+        postings = self._postings
+        key_stories = self._key_stories
         for key in signature.keys:
-            self._postings.setdefault(key, {}).setdefault(story_id, set()).add(article_id)
-            self._df[key] = self._df.get(key, 0) + 1
-        feeds = self._story_feeds.setdefault(story_id, {})
-        feeds[feed_id] = feeds.get(feed_id, 0) + 1
+            articles = postings.get(key)
+            if articles is None:
+                postings[key] = {article_id: story_id}
+                key_stories[key] = {story_id: 1}
+            else:
+                articles[article_id] = story_id
+                stories = key_stories[key]
+                stories[story_id] = stories.get(story_id, 0) + 1
+        feeds = self._story_feeds.get(story_id)
+        if feeds is None:
+            self._story_feeds[story_id] = {feed_id: 1}
+        else:
+            feeds[feed_id] = feeds.get(feed_id, 0) + 1
 
     def discard_before(self, cutoff: datetime) -> int:
         """Forget articles published before ``cutoff``; returns how many were dropped.
@@ -727,11 +872,11 @@ class StoryIndex:
         Counted in stories, not articles, so that a big story covered by dozens of
         outlets stays reachable through its own keys.
         """
-        return max(32, len(self._entries) // 200)
+        return max(_COMMON_MIN, len(self._entries) // _COMMON_SHARE)
 
     def weight(self, key: str) -> float:
         """IDF-scaled weight of ``key``: :func:`key_weight` x ``1 + ln((N+1)/(df+1))``."""
-        df = self._df.get(key, 0)
+        df = len(self._postings.get(key, _NO_ARTICLES))
         return key_weight(key) * (1.0 + math.log((len(self._entries) + 1) / (df + 1)))
 
     def match(
@@ -743,22 +888,23 @@ class StoryIndex:
         published_at: datetime,
     ) -> int | None:
         """The story id the article joins under the module's rules, or ``None``."""
-        _require_aware(published_at)
-        signature = _title_signature(title, language)
-        if len(signature.keys) < MIN_SHARED_KEYS:
+        if published_at.tzinfo is not UTC:
+            _require_aware(published_at)
+        signature = _signature(title, language)
+        query_keys = signature.keys
+        if len(query_keys) < MIN_SHARED_KEYS:
             return None
-        # IDF weights do not change during one match: compute each key's once.
-        log_n = math.log(len(self._entries) + 1)
-        weights: dict[str, float] = {}
-
-        def weight(key: str) -> float:
-            value = weights.get(key)
-            if value is None:
-                df = self._df.get(key, 0)
-                value = weights[key] = key_weight(key) * (1.0 + log_n - math.log(df + 1))
-            return value
-
-        total = sum(map(weight, signature.keys))
+        # IDF weights do not change during one match: each query key's once, as
+        # prior x (1 + ln(N+1) - ln(df+1)), the value weight() gives with fewer divisions.
+        log = math.log
+        postings = self._postings
+        entries = self._entries
+        base = 1.0 + log(len(entries) + 1)
+        weights = {
+            key: prior * (base - log(len(postings.get(key, _NO_ARTICLES)) + 1))
+            for key, prior in signature.priors.items()
+        }
+        total = sum(weights.values())
         # Candidate generation with an exact bound. Since the shared keys are a subset of
         # the candidate's keys, score <= sqrt(shared / total), so a match shares at least
         # need = threshold**2 * total. The lightest (most common) query keys whose weights
@@ -766,34 +912,53 @@ class StoryIndex:
         # match. Each candidate's shared weight over the visited keys is accumulated in
         # the same pass, and one that cannot reach ``need`` even with every skipped key is
         # dropped before scoring.
-        need = self.threshold**2 * total
-        common = self.common_df()
+        threshold = self.threshold
+        need = threshold**2 * total
+        common = max(_COMMON_MIN, len(entries) // _COMMON_SHARE)  # common_df(), inlined
+        key_stories = self._key_stories
         skipped = 0.0
         accumulated: dict[int, float] = {}
-        for key in sorted(signature.keys, key=weight):
-            key_w = weights[key]
-            stories = self._postings.get(key)
+        for key, key_w in sorted(weights.items(), key=_by_weight):
+            stories = key_stories.get(key)
             if stories is None:
                 continue
             if skipped + key_w < need or len(stories) > common:
                 skipped += key_w
                 continue
-            for articles in stories.values():
-                for article_id in articles:
-                    accumulated[article_id] = accumulated.get(article_id, 0.0) + key_w
+            for article_id in postings[key]:
+                accumulated[article_id] = accumulated.get(article_id, 0.0) + key_w
         floor = need - skipped
+        min_shared = need * _SLACK
+        story_feeds = self._story_feeds
+        window = self.window
         best_score = 0.0
         best_story: int | None = None
         for article_id, partial in accumulated.items():
             if partial < floor:
                 continue
-            entry = self._entries[article_id]
-            if abs(entry.published_at - published_at) > self.window:
+            entry = entries[article_id]
+            other = entry.signature
+            shared = query_keys & other.keys
+            if len(shared) < MIN_SHARED_KEYS:
                 continue
-            if feed_id in self._story_feeds[entry.story_id]:
+            if abs(entry.published_at - published_at) > window:
                 continue
-            score = _score(signature, total, entry.signature, weight)
-            if score < self.threshold or score < best_score:
+            if feed_id in story_feeds[entry.story_id]:
+                continue
+            # The exact bound again, on the whole shared weight: it needs only the query's
+            # weights, whereas the candidate's total needs the frequency of all its keys.
+            shared_w = sum(map(weights.__getitem__, shared))
+            if shared_w < min_shared:
+                continue
+            factor = _rule_factor(signature, other)
+            if factor == 0.0:
+                continue
+            total_other = shared_w
+            for key, prior in other.priors.items():
+                if key not in query_keys:
+                    total_other += prior * (base - log(len(postings[key]) + 1))
+            score = min(shared_w / math.sqrt(total * total_other) * factor, 1.0)
+            if score < threshold or score < best_score:
                 continue
             if best_story is None or score > best_score or entry.story_id < best_story:
                 best_score, best_story = score, entry.story_id
@@ -801,17 +966,19 @@ class StoryIndex:
 
     def _remove(self, article_id: int) -> None:
         entry = self._entries.pop(article_id)
+        story_id = entry.story_id
         for key in entry.signature.keys:
-            stories = self._postings[key]
-            articles = stories[entry.story_id]
-            articles.discard(article_id)
+            articles = self._postings[key]
+            del articles[article_id]
             if not articles:
-                del stories[entry.story_id]
-                if not stories:
-                    del self._postings[key]
-            self._df[key] -= 1
-            if not self._df[key]:
-                del self._df[key]
+                del self._postings[key]
+                del self._key_stories[key]
+                continue
+            stories = self._key_stories[key]
+            if stories[story_id] == 1:
+                del stories[story_id]
+            else:
+                stories[story_id] -= 1
         feeds = self._story_feeds[entry.story_id]
         feeds[entry.feed_id] -= 1
         if feeds[entry.feed_id] == 0:

@@ -99,7 +99,8 @@ _DOUBLES_RE = re.compile(r"(.)\1+")
 
 def has_cyrillic(text: str) -> bool:
     """True when ``text`` contains at least one Cyrillic letter."""
-    return _CYRILLIC_RE.search(text) is not None
+    # isascii() settles Latin text without running the regex.
+    return not text.isascii() and _CYRILLIC_RE.search(text) is not None
 
 
 def transliterate(word: str) -> str:
@@ -124,6 +125,10 @@ def _group(match: re.Match[str]) -> str:
     return _GROUPS[match.group()]
 
 
+def _single(match: re.Match[str]) -> str:
+    return match.group(1)
+
+
 def fold(latin: str) -> str:
     """Reduce a lower-case Latin word to a spelling skeleton shared by its romanisations.
 
@@ -131,7 +136,9 @@ def fold(latin: str) -> str:
     ``kazahstan`` fold alike; ``tariff`` and ``tarif`` too.
     """
     folded = _GROUPS_RE.sub(_group, latin).translate(_LETTERS)
-    return _DOUBLES_RE.sub(r"\1", folded)
+    # A function, not the template r"\1": Python 3.11 parses a string template again on
+    # every call, which made it most of the cost of folding a word.
+    return _DOUBLES_RE.sub(_single, folded)
 
 
 def romanise(word: str) -> str:

@@ -4,18 +4,21 @@ SQLite (``sqlite:///path``) is the default single-host backend: every connection
 WAL journaling (readers never block the writer), a busy timeout (a second writer waits
 instead of failing at once), enforced foreign keys and ``synchronous=NORMAL`` (safe with
 WAL, much faster than FULL). PostgreSQL (``postgresql+psycopg://...``) is for scale-out;
-a bare ``postgresql://`` URL is mapped to the psycopg 3 driver.
+a bare ``postgresql://`` URL is mapped to the psycopg 3 driver, and a pooled connection
+that sat unused for a while is pinged before reuse (see :data:`PING_AFTER_IDLE_SECONDS`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError
 
 from storage.errors import DatabaseUnavailableError
 
@@ -24,6 +27,17 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 #: Execution option that makes a SQLite transaction start with ``BEGIN IMMEDIATE``.
 WRITE_OPTION = "steppe_write"
+
+#: A pooled PostgreSQL connection unused for longer than this many seconds is pinged
+#: (``SELECT 1``) before reuse, so a dropped connection or a restarted server is
+#: replaced transparently. One reused sooner is not: the collector checks
+#: connections out thousands of times a minute, and each ping is a round trip.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+_RETURNED_AT = "steppe_returned_at"
+
+# One shared encoder: json.dumps with a non-default option builds a new one per call.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 _PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@]*:)(?P<password>[^@]*)@")
 
@@ -82,7 +96,44 @@ def create_engine_for(url: str | URL) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(parsed, pool_pre_ping=True)
+    return _postgres_engine(parsed)
+
+
+def _postgres_engine(url: URL) -> Engine:
+    # No pool_pre_ping: it costs a round trip on every checkout, and the store checks
+    # a connection out per call. ping_if_idle pings only connections that sat unused.
+    engine = create_engine(url, json_serializer=dump_json)
+    dialect = engine.dialect
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+            # The ping opened a transaction; end it so the connection is as it was.
+            dbapi_connection.rollback()
+        except dialect.loaded_dbapi.Error as exc:
+            # Most likely the server restarted: every pooled connection is dead too.
+            # The pool replaces them and retries the checkout with a new connection.
+            raise InvalidatePoolError(f"pooled connection failed a ping: {exc}") from exc
+
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", ping_if_idle)
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def dump_json(value: Any) -> str:
+    """Text of a JSON column value, with non-ASCII characters kept as they are.
+
+    The default (``\\u`` escapes) makes Cyrillic classification evidence about 2.3
+    times longer; every reader decodes both forms to the same values.
+    """
+    return _JSON_ENCODER.encode(value)
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -99,6 +150,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # The Store is shared by threads; each checked-out connection is used by one
         # thread at a time, which is all SQLite needs.
         connect_args={"check_same_thread": False},
+        json_serializer=dump_json,
     )
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)

@@ -1,8 +1,10 @@
 """The narrow interface the rest of the project uses to reach the database.
 
 Every public method is one short transaction (SQLAlchemy 2.0 style, ``select()`` and a
-:class:`~sqlalchemy.orm.Session` per call) and speaks only in the plain records of
-:mod:`storage.records`. Driver errors never escape: they become
+:class:`~sqlalchemy.orm.Session` per call; the collector's per-feed hot path,
+:meth:`Store.known_articles` and :meth:`Store.save_articles`, runs the prepared
+statements of :mod:`storage.driver_sql` on a Core connection instead) and speaks only
+in the plain records of :mod:`storage.records`. Driver errors never escape: they become
 :class:`~storage.errors.DatabaseUnavailableError` (cannot reach or open the database),
 :class:`~storage.errors.ConflictError` (a uniqueness or reference rule would break) or
 :class:`~storage.errors.StorageError` (anything else the database refused).
@@ -15,11 +17,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrate
+from storage.driver_sql import IN_CHUNK, DriverSql
 from storage.engine import WRITE_OPTION, create_engine_for, describe_db_error, mask_url
 from storage.errors import (
     ConflictError,
@@ -28,7 +31,7 @@ from storage.errors import (
     NotFoundError,
     StorageError,
 )
-from storage.models import Article, ArticleCountry, ArticleTopic, Feed, Story, metadata
+from storage.models import Article, ArticleCountry, ArticleTopic, Feed, Story
 from storage.records import (
     ArticleInput,
     ArticleText,
@@ -45,18 +48,7 @@ from storage.records import (
 )
 from storage.types import CODE_LENGTH, NAME_LENGTH, SHORT_LENGTH, URL_LENGTH
 
-#: Longest ``IN (...)`` list sent in one statement: far below SQLite's bound-parameter
-#: limit, and long lists gain nothing on PostgreSQL either.
-IN_CHUNK = 500
-
 _T = TypeVar("_T")
-
-# Bulk inserts go through the Core tables: the ORM's bulk-insert path costs several
-# times more Python per row, and the collector inserts thousands of rows a second.
-_STORIES = metadata.tables["stories"]
-_ARTICLES = metadata.tables["articles"]
-_ARTICLE_TOPICS = metadata.tables["article_topics"]
-_ARTICLE_COUNTRIES = metadata.tables["article_countries"]
 
 
 class Store:
@@ -74,8 +66,15 @@ class Store:
         self._url = mask_url(engine.url)
         self._reads = sessionmaker(engine, expire_on_commit=False)
         # On SQLite the write transactions start with BEGIN IMMEDIATE (see storage.engine).
-        self._writes = sessionmaker(
-            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._sql = DriverSql(engine.dialect)
+        # A read of one statement sees one snapshot with or without a transaction. On
+        # PostgreSQL autocommit spares the BEGIN and ROLLBACK, two round trips per call.
+        self._single_reads = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
         )
 
     @classmethod
@@ -214,26 +213,47 @@ class Store:
         ``next_attempt_at``; sets validators when ``record.validators`` is not None.
         Raises :class:`NotFoundError` for an unknown ``feed_id``.
         """
-        attempted_at = _aware(record.attempted_at, "attempted_at")
-        next_attempt_at = _aware(record.next_attempt_at, "next_attempt_at")
+        self.record_fetches([(feed_id, record)])
+
+    def record_fetches(self, records: Sequence[tuple[int, FetchRecord]]) -> None:
+        """:meth:`record_fetch` for many feeds in one transaction (in order, so a feed
+        listed twice ends with its last record). Unknown ids raise
+        :class:`NotFoundError` and nothing is written."""
+        if not records:
+            return
+        checked = [
+            (
+                feed_id,
+                record,
+                _aware(record.attempted_at, "attempted_at"),
+                _aware(record.next_attempt_at, "next_attempt_at"),
+            )
+            for feed_id, record in records
+        ]
         with self._write() as session:
-            feed = session.get(Feed, feed_id)
-            if feed is None:
-                raise NotFoundError(f"no feed with id {feed_id}")
-            feed.last_attempt_at = attempted_at
-            feed.next_attempt_at = next_attempt_at
-            if record.succeeded:
-                feed.last_success_at = attempted_at
-                feed.consecutive_failures = 0
-                feed.last_error = None
-            else:
-                feed.last_error = record.error or "unknown error"
-                feed.last_error_at = attempted_at
-                feed.consecutive_failures = feed.consecutive_failures + 1
-            if record.validators is not None:
-                feed.etag = record.validators.etag
-                feed.last_modified = record.validators.last_modified
-                feed.body_sha256 = record.validators.body_sha256
+            ids = {feed_id for feed_id, *_ in checked}
+            feeds = {
+                feed.id: feed for feed in session.scalars(select(Feed).where(Feed.id.in_(ids)))
+            }
+            missing = ids - feeds.keys()
+            if missing:
+                raise NotFoundError(f"no feed with id {min(missing)}")
+            for feed_id, record, attempted_at, next_attempt_at in checked:
+                feed = feeds[feed_id]
+                feed.last_attempt_at = attempted_at
+                feed.next_attempt_at = next_attempt_at
+                if record.succeeded:
+                    feed.last_success_at = attempted_at
+                    feed.consecutive_failures = 0
+                    feed.last_error = None
+                else:
+                    feed.last_error = record.error or "unknown error"
+                    feed.last_error_at = attempted_at
+                    feed.consecutive_failures = feed.consecutive_failures + 1
+                if record.validators is not None:
+                    feed.etag = record.validators.etag
+                    feed.last_modified = record.validators.last_modified
+                    feed.body_sha256 = record.validators.body_sha256
 
     # -- articles ------------------------------------------------------------------
 
@@ -243,17 +263,13 @@ class Store:
         """Stored articles whose (feed_id, guid) is among ``guids`` for this feed,
         or whose canonical URL is among ``urls`` in any feed. Each article once, by id.
         """
-        columns = (Article.id, Article.feed_id, Article.guid, Article.url, Article.content_hash)
-        found: dict[int, KnownArticle] = {}
-        with self._read() as session:
-            for chunk in _chunks(sorted(set(guids))):
-                stmt = select(*columns).where(Article.feed_id == feed_id, Article.guid.in_(chunk))
-                for row in session.execute(stmt):
-                    found[row[0]] = KnownArticle(*row)
-            for chunk in _chunks(sorted(set(urls))):
-                stmt = select(*columns).where(Article.url.in_(chunk))
-                for row in session.execute(stmt):
-                    found[row[0]] = KnownArticle(*row)
+        guid_list = list(dict.fromkeys(guids))
+        url_list = list(dict.fromkeys(urls))
+        if not guid_list and not url_list:
+            return []
+        with self._connect() as connection:
+            rows = self._sql.known_articles(connection, feed_id, guid_list, url_list)
+        found = {row[0]: KnownArticle(*row) for row in rows}
         return [found[article_id] for article_id in sorted(found)]
 
     def articles_for_feed(self, feed_id: int) -> list[KnownArticle]:
@@ -285,9 +301,10 @@ class Store:
         The caller de-duplicates first (:meth:`known_articles`): a new article whose
         URL or (feed, GUID) is already stored, or repeated within ``new``, raises
         :class:`ConflictError` and nothing is written; so does an updated id given twice,
-        or an updated URL that another stored article has. An unknown updated id raises
-        :class:`NotFoundError`. A URL or GUID longer than
-        :data:`storage.types.URL_LENGTH` or a naive datetime raises :class:`ValueError`.
+        or an updated URL that another stored article has, or a story id that does not
+        exist. An unknown ``feed_id`` or updated id raises :class:`NotFoundError`. A URL
+        or GUID longer than :data:`storage.types.URL_LENGTH` or a naive datetime raises
+        :class:`ValueError`.
         """
         if not new and not updated:
             return []
@@ -299,68 +316,72 @@ class Store:
         _refuse_repeats(new)
         if len({article_id for article_id, _ in updated}) != len(updated):
             raise ConflictError("an article id appears twice among the updated articles")
-        new_rows = [
-            _article_values(article)
-            | {"feed_id": feed_id, "guid": article.guid, "first_seen_at": now, "updated_at": now}
-            for article, _story in new
-        ]
-        with self._write() as session:
-            if session.get(Feed, feed_id) is None:
-                raise NotFoundError(f"no feed with id {feed_id}")
-            updated_stories = self._stories_of(session, [article_id for article_id, _ in updated])
-
-            # Start the new stories in one statement. Their ids are interchangeable (a
-            # fresh story is empty), so RETURNING order does not matter; that matters on
-            # SQLite, where asking for input order would cost one INSERT per row. Their
-            # updated_at is set properly by _refresh_story_times below.
-            starters = sum(1 for _article, story in new if story is None)
-            story_ids = iter(
-                session.scalars(
-                    insert(_STORIES).returning(_STORIES.c.id),
-                    [{"created_at": now, "updated_at": now}] * starters,
-                ).all()
-                if starters
-                else []
+        sql = self._sql
+        stored_now = sql.time(now)
+        starters = sum(1 for _article, story in new if story is None)
+        with self._write_connection() as connection:
+            feed_exists, article_ids, fresh_story_ids = sql.reserve(
+                connection, feed_id, len(new), starters
             )
-            touched: set[int] = set(updated_stories.values())
-            for row, (_article, story) in zip(new_rows, new, strict=True):
-                row["story_id"] = next(story_ids) if story is None else story
-                touched.add(row["story_id"])
+            if not feed_exists:
+                raise NotFoundError(f"no feed with id {feed_id}")
+            updated_stories = self._stories_of(
+                connection, [article_id for article_id, _ in updated]
+            )
 
-            # Match the new ids to the inputs by URL (unique within the batch, checked above).
-            new_ids: list[int] = []
-            if new_rows:
-                returned = session.execute(
-                    insert(_ARTICLES).returning(_ARTICLES.c.url, _ARTICLES.c.id), new_rows
+            # A new story holds one article, so its time is that article's publication
+            # time, known now; only stories that existed before need recomputing.
+            fresh_stories = iter(fresh_story_ids)
+            story_rows: list[tuple[Any, ...]] = []
+            article_rows: list[tuple[Any, ...]] = []
+            saved: list[SavedArticle] = []
+            touched: set[int] = set(updated_stories.values())
+            for article_id, (article, joins) in zip(article_ids, new, strict=True):
+                published_at = sql.time(article.published_at)
+                if joins is None:
+                    story = next(fresh_stories)
+                    story_rows.append((story, stored_now, published_at))
+                else:
+                    story = joins
+                    touched.add(story)
+                article_rows.append(
+                    (
+                        article_id,
+                        feed_id,
+                        story,
+                        article.guid,
+                        *_article_values(sql, article, published_at),
+                        stored_now,  # first seen
+                        stored_now,  # updated
+                    )
                 )
-                id_by_url: dict[str, int] = {
-                    str(url): int(article_id) for url, article_id in returned
-                }
-                new_ids = [id_by_url[row["url"]] for row in new_rows]
+                saved.append(SavedArticle(id=article_id, story_id=story, inserted=True))
+            sql.insert(connection, sql.insert_story, story_rows)
+            sql.insert(connection, sql.insert_article, article_rows)
 
             if updated:
-                session.execute(
-                    update(Article),
+                connection.exec_driver_sql(
+                    sql.update_article,
                     [
-                        _article_values(article) | {"id": article_id, "updated_at": now}
+                        (
+                            *_article_values(sql, article, sql.time(article.published_at)),
+                            stored_now,
+                            article_id,
+                        )
                         for article_id, article in updated
                     ],
                 )
-                self._delete_classifications(session, [article_id for article_id, _ in updated])
+                self._delete_classifications(connection, [article_id for article_id, _ in updated])
 
             self._insert_classifications(
-                session,
+                connection,
                 [
-                    *zip(new_ids, (a.classification for a, _ in new), strict=True),
-                    *((article_id, a.classification) for article_id, a in updated),
+                    *zip(article_ids, (article.classification for article, _ in new), strict=True),
+                    *((article_id, article.classification) for article_id, article in updated),
                 ],
             )
-            self._refresh_story_times(session, touched)
+            self._refresh_story_times(connection, touched)
 
-        saved = [
-            SavedArticle(id=article_id, story_id=row["story_id"], inserted=True)
-            for article_id, row in zip(new_ids, new_rows, strict=True)
-        ]
         saved.extend(
             SavedArticle(id=article_id, story_id=updated_stories[article_id], inserted=False)
             for article_id, _ in updated
@@ -459,8 +480,8 @@ class Store:
                     for article_id in ids
                 ],
             )
-            self._delete_classifications(session, ids)
-            self._insert_classifications(session, list(latest.items()))
+            self._delete_classifications(session.connection(), ids)
+            self._insert_classifications(session.connection(), list(latest.items()))
 
     def classification_of(self, article_id: int) -> Classification | None:
         """The stored topics, countries and evidence of one article, or ``None``."""
@@ -518,6 +539,19 @@ class Store:
             yield session
 
     @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A Core connection for a hot-path read of a single statement (on PostgreSQL
+        it runs in autocommit mode: a second statement would see another snapshot)."""
+        with self._translate_errors(), self._single_reads.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction, committed on success."""
+        with self._translate_errors(), self._write_engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def _translate_errors(self) -> Iterator[None]:
         """Turn driver exceptions into the storage layer's own (the layers above
         never import SQLAlchemy, so they could not catch its exceptions)."""
@@ -537,56 +571,42 @@ class Store:
                 f"{describe_db_error(exc, self._engine.url)}"
             ) from exc
 
-    @staticmethod
-    def _stories_of(session: Session, article_ids: Sequence[int]) -> dict[int, int]:
+    def _stories_of(self, connection: Connection, article_ids: Sequence[int]) -> dict[int, int]:
         """Story id of each given article; :class:`NotFoundError` if one is missing."""
         stories: dict[int, int] = {}
         for chunk in _chunks(sorted(set(article_ids))):
-            stmt = select(Article.id, Article.story_id).where(Article.id.in_(chunk))
-            stories.update((article_id, story_id) for article_id, story_id in session.execute(stmt))
+            rows = connection.exec_driver_sql(self._sql.stories_of_sql(len(chunk)), tuple(chunk))
+            stories.update((int(article_id), int(story_id)) for article_id, story_id in rows)
         missing = [article_id for article_id in article_ids if article_id not in stories]
         if missing:
             raise NotFoundError(f"no articles with ids {missing[:10]}")
         return stories
 
-    @staticmethod
-    def _delete_classifications(session: Session, article_ids: Sequence[int]) -> None:
+    def _delete_classifications(self, connection: Connection, article_ids: Sequence[int]) -> None:
         for chunk in _chunks(article_ids):
-            session.execute(delete(ArticleTopic).where(ArticleTopic.article_id.in_(chunk)))
-            session.execute(delete(ArticleCountry).where(ArticleCountry.article_id.in_(chunk)))
+            for statement in self._sql.delete_classifications_sql(len(chunk)):
+                connection.exec_driver_sql(statement, tuple(chunk))
 
-    @staticmethod
     def _insert_classifications(
-        session: Session, items: Sequence[tuple[int, Classification]]
+        self, connection: Connection, items: Sequence[tuple[int, Classification]]
     ) -> None:
         topics = [
-            {"article_id": article_id, "topic": topic, "score": float(score)}
+            (article_id, topic, float(score))
             for article_id, classification in items
             for topic, score in classification.topics.items()
         ]
         countries = [
-            {"article_id": article_id, "country": country, "rank": rank}
+            (article_id, country, rank)
             for article_id, classification in items
             for rank, country in enumerate(dict.fromkeys(classification.countries))
         ]
-        if topics:
-            session.execute(insert(_ARTICLE_TOPICS), topics)
-        if countries:
-            session.execute(insert(_ARTICLE_COUNTRIES), countries)
+        self._sql.insert(connection, self._sql.insert_topic, topics)
+        self._sql.insert(connection, self._sql.insert_country, countries)
 
-    @staticmethod
-    def _refresh_story_times(session: Session, story_ids: set[int]) -> None:
+    def _refresh_story_times(self, connection: Connection, story_ids: set[int]) -> None:
         """Set each story's ``updated_at`` to its newest article's publication time."""
-        newest = (
-            select(func.max(Article.published_at))
-            .where(Article.story_id == Story.id)
-            .scalar_subquery()
-        )
         for chunk in _chunks(sorted(story_ids)):
-            session.execute(
-                update(Story).where(Story.id.in_(chunk)).values(updated_at=newest),
-                execution_options={"synchronize_session": False},
-            )
+            connection.exec_driver_sql(self._sql.refresh_story_times_sql(len(chunk)), tuple(chunk))
 
 
 def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
@@ -606,13 +626,23 @@ def _check_length(what: str, value: str, limit: int) -> None:
 
 
 def _check_article(article: ArticleInput) -> None:
-    _check_length("article URL", article.url, URL_LENGTH)
-    _check_length("article GUID", article.guid, URL_LENGTH)
-    _check_length("article language", article.language, CODE_LENGTH)
-    _check_length("content hash", article.content_hash, SHORT_LENGTH)
-    _aware(article.published_at, f"published_at of {article.url}")
-    for code in (*article.classification.topics, *article.classification.countries):
-        _check_length("topic or country code", code, CODE_LENGTH)
+    # Runs for every saved article: one cheap combined test, and the precise message
+    # (which _check_length builds) only when a value is actually too long.
+    if (
+        len(article.url) > URL_LENGTH
+        or len(article.guid) > URL_LENGTH
+        or len(article.language) > CODE_LENGTH
+        or len(article.content_hash) > SHORT_LENGTH
+    ):
+        _check_length("article URL", article.url, URL_LENGTH)
+        _check_length("article GUID", article.guid, URL_LENGTH)
+        _check_length("article language", article.language, CODE_LENGTH)
+        _check_length("content hash", article.content_hash, SHORT_LENGTH)
+    if article.published_at.utcoffset() is None:
+        _aware(article.published_at, f"published_at of {article.url}")
+    for codes in (article.classification.topics, article.classification.countries):
+        for code in codes:
+            _check_length("topic or country code", code, CODE_LENGTH)
 
 
 def _refuse_repeats(new: Sequence[tuple[ArticleInput, int | None]]) -> None:
@@ -631,18 +661,20 @@ def _evidence(classification: Classification) -> dict[str, Any]:
     return {key: list(terms) for key, terms in classification.evidence.items()}
 
 
-def _article_values(article: ArticleInput) -> dict[str, Any]:
-    """Column values shared by inserting and updating an article."""
-    return {
-        "url": article.url,
-        "title": article.title,
-        "summary": article.summary,
-        "content": article.content,
-        "language": article.language,
-        "published_at": _aware(article.published_at, "published_at"),
-        "content_hash": article.content_hash,
-        "evidence": _evidence(article.classification),
-    }
+def _article_values(sql: DriverSql, article: ArticleInput, published_at: Any) -> tuple[Any, ...]:
+    """Driver values shared by inserting and updating an article, in the column order
+    of :data:`storage.driver_sql.ARTICLE_UPDATE_COLUMNS` (without ``updated_at``).
+    ``published_at`` is the article's publication time already converted by ``sql``."""
+    return (
+        article.url,
+        article.title,
+        article.summary,
+        article.content,
+        article.language,
+        published_at,
+        article.content_hash,
+        sql.json(_evidence(article.classification)),
+    )
 
 
 def _reset_fetch_state(feed: Feed) -> None:

@@ -9,6 +9,7 @@ the JSON shape of the expected files, so a mismatch shows as a readable diff.
 from __future__ import annotations
 
 import codecs
+import email.utils
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs.normalise import SUMMARY_LIMIT
-from jobs.parse import ParsedEntry, ParsedFeed, _parse_feed, feed_language, parse_date, parse_feed
+from jobs.parse import (
+    ParsedEntry,
+    ParsedFeed,
+    _parse_feed,
+    _rfc822_date,
+    feed_language,
+    parse_date,
+    parse_feed,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
@@ -298,6 +307,42 @@ def test_feed_language_tags(tag: str | None, expected: str | None) -> None:
 )
 def test_parse_date(raw: str | None, expected: datetime | None) -> None:
     assert parse_date(raw) == expected
+
+
+@given(
+    st.integers(min_value=1000, max_value=9999),
+    st.sampled_from(["Jan", "Feb", "Jun", "Nov", "Dec"]),
+    st.integers(min_value=0, max_value=40),
+    st.integers(min_value=0, max_value=25),
+    st.integers(min_value=0, max_value=61),
+    st.none() | st.integers(min_value=0, max_value=61),
+    st.sampled_from(["+0000", "-0000", "+0500", "-0330", "+1400", "+0575", "+9900", "GMT", "UT"]),
+    st.booleans(),
+)
+def test_rfc822_dates_read_like_the_email_parser(
+    year: int,
+    month: str,
+    day: int,
+    hour: int,
+    minute: int,
+    second: int | None,
+    zone: str,
+    day_name: bool,
+) -> None:
+    # Out-of-range fields and offsets included: parse_date's shortcut for RFC 822
+    # must give what the email parser gives, and decline what it rejects.
+    text = f"{day:02d} {month} {year} {hour:02d}:{minute:02d}"
+    text += f":{second:02d}" if second is not None else ""
+    text = f"{'Wed, ' if day_name else ''}{text} {zone}"
+    try:
+        expected = email.utils.parsedate_to_datetime(text)
+    except ValueError:
+        assert _rfc822_date(text) is None
+        return
+    value = parse_date(text)
+    assert value == expected.replace(tzinfo=expected.tzinfo or UTC)
+    assert value is not None
+    assert value.tzinfo is UTC
 
 
 # --------------------------------------------------------------------------- robustness

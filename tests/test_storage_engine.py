@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
+import storage.engine
 from storage import (
     ArticleInput,
     Classification,
@@ -240,3 +243,45 @@ def test_two_stores_writing_one_sqlite_file_at_once_both_succeed(tmp_path: Path)
     assert errors == []
     with Store.open(url) as store:
         assert store.article_count() == 2 * 15 * 10
+
+
+def _terminate_backends(server_url: str, application_name: str) -> int:
+    """Kill the server sessions of one application name, waiting until they are gone."""
+    engine = sa.create_engine(server_url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            killed = connection.execute(
+                sa.text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                    "FROM pg_stat_activity WHERE application_name = :name"
+                ),
+                {"name": application_name},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(killed)
+
+
+def test_postgres_connection_dropped_while_pooled_is_replaced(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("only PostgreSQL keeps server connections in the pool")
+    name = f"steppe_ping_{uuid.uuid4().hex[:12]}"
+    url = make_url(database_url).update_query_dict({"application_name": name})
+    with Store.open(url.render_as_string(hide_password=False), upgrade=False) as store:
+        assert store.article_count() == 0
+        assert _terminate_backends(database_url, name) == 1
+        # Reused at once, a pooled connection is not pinged: the dead one fails the
+        # call with a clear error, and the pool lets it go...
+        with pytest.raises(DatabaseUnavailableError, match="failed"):
+            store.article_count()
+        # ...so the next call gets a new connection.
+        assert store.article_count() == 0
+
+        # A connection that sat unused longer than the limit is pinged first, and a
+        # dead one is replaced without the caller noticing (limit below zero: always).
+        monkeypatch.setattr(storage.engine, "PING_AFTER_IDLE_SECONDS", -1.0)
+        assert _terminate_backends(database_url, name) == 1
+        assert store.article_count() == 0
+        assert store.stats().feeds == 0

@@ -222,3 +222,32 @@ def test_feed_state_by_key(store: Store) -> None:
     assert state.spec == ASTANA
     assert state.article_count == 0
     assert store.feed_state("nosuch") is None
+
+
+def test_record_fetches_writes_many_feeds_in_one_go(store: Store) -> None:
+    store.sync_feeds([ASTANA, KUN])
+    ids = {s.spec.key: s.id for s in store.feed_states()}
+    later = NOW + timedelta(minutes=30)
+    store.record_fetches(
+        [
+            (ids["astanatimes"], FetchRecord(NOW, True, None, Validators(etag='"a"'), later)),
+            (ids["kun"], FetchRecord(NOW, False, "HTTP 503", None, later)),
+        ]
+    )
+    astana, kun = store.feed_state("astanatimes"), store.feed_state("kun")
+    assert astana is not None
+    assert kun is not None
+    assert (astana.validators.etag, astana.last_success_at) == ('"a"', NOW)
+    assert (kun.last_error, kun.consecutive_failures) == ("HTTP 503", 1)
+
+
+def test_record_fetches_with_an_unknown_feed_writes_nothing(store: Store) -> None:
+    store.sync_feeds([ASTANA])
+    astana_id = store.feed_states()[0].id
+    record = FetchRecord(NOW, False, "timeout", None, NOW + timedelta(hours=1))
+    with pytest.raises(NotFoundError, match="4242"):
+        store.record_fetches([(astana_id, record), (4242, record)])
+    astana = store.feed_state("astanatimes")
+    assert astana is not None
+    assert astana.consecutive_failures == 0
+    assert astana.last_error is None

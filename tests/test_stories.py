@@ -233,6 +233,17 @@ def test_numbers_normalise_across_locales() -> None:
     assert {"#1.2", "#1200", "~billion", "~usd", "~road"} <= english & russian
 
 
+def test_digit_groups_read_as_one_number_whatever_was_seen_before() -> None:
+    # Titles are tokenised piece by piece with a cache; a number written in groups
+    # ("1 200 000") spans pieces, and must not turn into its groups once they are cached.
+    title_tokens("Tariff of 200 tenge, 000 sold, 1 left", "ru")
+    spaced = title_tokens("Казахстан выделит 1 200 000 тенге на 12 500 МВт", "ru")
+    solid = title_tokens("Казахстан выделит 1200000 тенге на 12500 МВт", "ru")
+    assert spaced == solid
+    assert {"#1200000", "#12500"} <= spaced
+    assert not {"#1", "#200", "#000", "#12", "#500"} & spaced
+
+
 def test_names_match_across_inflection() -> None:
     assert title_tokens("Tokayev", "en") == title_tokens("Токаеву", "ru")
     assert title_tokens("Mirziyoyev", "en") == title_tokens("Мирзиёева", "ru")

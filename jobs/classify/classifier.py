@@ -21,16 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from types import MappingProxyType
 
-from jobs.classify.analysis import analyse_word, chunk_words, normalise
-from jobs.classify.matcher import Matcher, Slot, TermSpec
+from jobs.classify.matcher import Matcher, TermSpec
 from jobs.classify.rules import Rules, Terms, load_rules
+from jobs.classify.scanner import Scanner
 from storage.records import COUNTRIES, TOPICS, Classification
-
-#: Text chunks memoised per classifier; past this the memo is cleared (results never
-#: depend on it).
-_MEMO_LIMIT = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +71,19 @@ class Classifier:
         self._veto_names = tuple(self.rules.vetoes)
         self._targets = (*TOPICS, *COUNTRIES, *(f"veto:{v}" for v in self._veto_names))
         self._matcher = Matcher(self._specs())
-        self._memo: dict[str, tuple[Slot, ...]] = {}
+        self._scanner = Scanner(self._matcher)
+        # Entry fields as flat lists: the scoring loop reads them per matched term.
+        entries = self._matcher.entries
+        self._weights = [e.weight for e in entries]
+        self._entry_targets = [e.target for e in entries]
+        self._labels = [e.label for e in entries]
         decay = self.rules.scoring.repeat_decay
-        self._repeat = [0.0]
+        sums = [0.0]
         for n in range(1, 64):
-            self._repeat.append(self._repeat[-1] + decay ** (n - 1))
+            sums.append(sums[-1] + decay ** (n - 1))
+        self._repeat = _Repeat(enumerate(sums))
+        self._topic_min = [self.rules.topics[t].min_score for t in TOPICS]
+        self._country_min = [self.rules.countries[c].min_score for c in COUNTRIES]
 
     def _specs(self) -> Iterator[TermSpec]:
         def from_terms(
@@ -97,21 +103,6 @@ class Classifier:
         for i, name in enumerate(self._veto_names, start=len(TOPICS) + len(COUNTRIES)):
             yield from from_terms(i, rules.vetoes[name].terms, f"veto.{name}.terms")
 
-    def _slots(self, text: str) -> list[Slot]:
-        memo = self._memo
-        slots: list[Slot] = []
-        for chunk in normalise(text).split():
-            found = memo.get(chunk)
-            if found is None:
-                if len(memo) >= _MEMO_LIMIT:
-                    memo.clear()
-                found = memo[chunk] = tuple(
-                    (word, self._matcher.candidates(word))
-                    for word in map(analyse_word, chunk_words(chunk))
-                )
-            slots += found
-        return slots
-
     def analyse(self, title: str, text: str, language: str | None = None) -> Analysis:
         """Score every topic and country of an article.
 
@@ -120,24 +111,62 @@ class Classifier:
         language are matched in every article, since feeds mix languages and scripts.
         """
         del language  # see the docstring: matching is script-based, not language-based
-        scoring = self.rules.scoring
-        title_hits = self._matcher.match(self._slots(title))
-        body_hits = self._matcher.match(self._slots(text[: scoring.max_text_chars]))
+        raw, contributions, fired = self._raw_scores(title, text)
+        topic_scores, country_scores, topics, countries = self._decide(raw)
+        evidence = {self._targets[target]: labels for target, labels in _evidence(contributions)}
+        return Analysis(
+            topic_scores=MappingProxyType(topic_scores),
+            country_scores=MappingProxyType(country_scores),
+            topics=topics,
+            countries=countries,
+            evidence=MappingProxyType(evidence),
+            vetoes=fired,
+        )
 
-        entries = self._matcher.entries
-        repeat = self._repeat
-        last = len(repeat) - 1
+    def classify(self, title: str, text: str, language: str | None = None) -> Classification:
+        """Topics, countries and evidence of an article (see :meth:`analyse`).
+
+        Equal to ``analyse(...).classification()``, without building what the record
+        does not keep (the collector classifies every new article).
+        """
+        del language  # as in analyse()
+        raw, contributions, _ = self._raw_scores(title, text)
+        topic_scores, _, topics, countries = self._decide(raw)
+        targets = self._targets
+        evidence = {targets[target]: labels for target, labels in _evidence(contributions)}
+        return Classification(
+            topics={t: round(topic_scores[t], 3) for t in topics},
+            countries=countries,
+            evidence={code: evidence[code] for code in (*topics, *countries)},
+        )
+
+    def _raw_scores(
+        self, title: str, text: str
+    ) -> tuple[list[float], list[tuple[int, float, str]], tuple[str, ...]]:
+        """Raw score of every target after vetoes, the ``(target, -amount, label)`` of
+        every matched term with a positive amount, and the vetoes that fired."""
+        scoring = self.rules.scoring
+        title_hits = self._scanner.count(title)
+        body_hits = self._scanner.count(text[: scoring.max_text_chars])
+
+        # Each term is worth weight * (title_weight * r(title count) + r(body count)).
+        # The order (the set's) and the expression are kept on purpose: float sums
+        # depend on them, and results must not change with the implementation.
+        title_weight = scoring.title_weight
+        decay = self._repeat
+        weights = self._weights
+        entry_targets = self._entry_targets
+        labels = self._labels
         raw = [0.0] * len(self._targets)
-        contributions: dict[int, list[tuple[float, str]]] = {}
-        for entry_id in title_hits.keys() | body_hits.keys():
-            entry = entries[entry_id]
-            amount = entry.weight * (
-                scoring.title_weight * repeat[min(title_hits.get(entry_id, 0), last)]
-                + repeat[min(body_hits.get(entry_id, 0), last)]
+        contributions: list[tuple[int, float, str]] = []
+        for entry in title_hits.keys() | body_hits.keys():
+            amount = weights[entry] * (
+                title_weight * decay[title_hits.get(entry, 0)] + decay[body_hits.get(entry, 0)]
             )
-            raw[entry.target] += amount
+            target = entry_targets[entry]
+            raw[target] += amount
             if amount > 0:
-                contributions.setdefault(entry.target, []).append((amount, entry.label))
+                contributions.append((target, -amount, labels[entry]))
 
         half = scoring.half_score
         fired: list[str] = []
@@ -148,44 +177,52 @@ class Classifier:
                 fired.append(name)
                 for topic in veto.topics:
                     raw[TOPICS.index(topic)] *= veto.factor
+        return raw, contributions, tuple(fired)
 
-        topic_scores = {t: raw[i] / (raw[i] + half) for i, t in enumerate(TOPICS)}
-        country_scores = {
-            c: raw[i] / (raw[i] + half) for i, c in enumerate(COUNTRIES, start=len(TOPICS))
-        }
+    def _decide(
+        self, raw: list[float]
+    ) -> tuple[dict[str, float], dict[str, float], tuple[str, ...], tuple[str, ...]]:
+        """Topic and country scores, and the assigned topics and countries, best first
+        (ties in :data:`TOPICS` / :data:`COUNTRIES` order: the sort is stable)."""
+        half = self.rules.scoring.half_score
+        scores = [r / (r + half) for r in raw[: len(TOPICS) + len(COUNTRIES)]]
+        topic_scores = dict(zip(TOPICS, scores, strict=False))
+        country_scores = dict(zip(COUNTRIES, scores[len(TOPICS) :], strict=True))
         topics = sorted(
             (
                 t
-                for t in TOPICS
-                if raw[TOPICS.index(t)] > 0 and topic_scores[t] >= self.rules.topics[t].min_score
+                for t, r, score, least in zip(TOPICS, raw, scores, self._topic_min, strict=False)
+                if r > 0 and score >= least
             ),
-            key=lambda t: (-topic_scores[t], TOPICS.index(t)),
+            key=topic_scores.__getitem__,
+            reverse=True,
         )
         countries = sorted(
             (
                 c
-                for c in COUNTRIES
-                if country_scores[c] > 0 and country_scores[c] >= self.rules.countries[c].min_score
+                for c, score, least in zip(
+                    COUNTRIES, scores[len(TOPICS) :], self._country_min, strict=True
+                )
+                if score > 0 and score >= least
             ),
-            key=lambda c: (-country_scores[c], COUNTRIES.index(c)),
+            key=country_scores.__getitem__,
+            reverse=True,
         )
-        evidence = {
-            self._targets[target]: tuple(label for _, label in sorted(items, key=_strongest))
-            for target, items in sorted(contributions.items())
-        }
-        return Analysis(
-            topic_scores=MappingProxyType(topic_scores),
-            country_scores=MappingProxyType(country_scores),
-            topics=tuple(topics),
-            countries=tuple(countries),
-            evidence=MappingProxyType(evidence),
-            vetoes=tuple(fired),
-        )
-
-    def classify(self, title: str, text: str, language: str | None = None) -> Classification:
-        """Topics, countries and evidence of an article (see :meth:`analyse`)."""
-        return self.analyse(title, text, language).classification()
+        return topic_scores, country_scores, tuple(topics), tuple(countries)
 
 
-def _strongest(item: tuple[float, str]) -> tuple[float, str]:
-    return (-item[0], item[1])
+class _Repeat(dict[int, float]):
+    """``n -> r(n) = 1 + d + ... + d^(n-1)`` for n < 64; r(63) beyond (a dict, so that
+    lookups run in C and only the rare larger counts reach Python)."""
+
+    def __missing__(self, n: int) -> float:
+        return self[63]
+
+
+def _evidence(
+    contributions: list[tuple[int, float, str]],
+) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """``(target, labels)`` for each target with contributions, in target order; labels
+    strongest first, ties by label."""
+    for target, group in groupby(sorted(contributions), itemgetter(0)):
+        yield target, tuple(map(itemgetter(2), group))

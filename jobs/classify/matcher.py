@@ -13,9 +13,9 @@ energy hides the "power" inside it, while the same words still count for other t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from jobs.classify.analysis import Word, acronym_key, fold, is_acronym, stem, term_words
 from jobs.errors import RulesError
@@ -57,10 +57,40 @@ class Entry:
     """The rules' spelling of the term."""
 
 
-#: ``entry -> number of matches`` in one text segment.
-Hits = dict[int, int]
-#: An analysed word with the terms that may start at it.
-Slot = tuple[Word, tuple[Term, ...]]
+class Phrase(NamedTuple):
+    """A multi-word term as matching needs it, filed under its second element."""
+
+    order: int
+    """Rank among the terms starting at the same word (longest first)."""
+    length: int
+    rest: tuple[Element, ...]
+    """Elements after the second."""
+    targets: tuple[tuple[int, int], ...]
+
+
+class WordPlan(NamedTuple):
+    """One analysed word with everything matching does at it, worked out once.
+
+    Single-word terms always match where they start and, among themselves, only the
+    first (longest) term of each target counts at a position; so they reduce to a fixed
+    list of entries. Only a phrase can hide them; phrases are kept apart, filed under
+    their second element so that the next word's :attr:`follows` picks the few to check.
+    """
+
+    entries: tuple[int, ...]
+    """Entries of the single-word terms that count here (one per target, in order)."""
+    targets: tuple[int, ...]
+    """The target of each of :attr:`entries`."""
+    seconds: frozenset[Element]
+    """Second elements of the phrases starting here."""
+    phrases: Mapping[Element, tuple[Phrase, ...]]
+    """Phrases starting here by second element, each in :attr:`Phrase.order`."""
+    follows: frozenset[Element]
+    """The non-first phrase elements this word satisfies (its stem, its acronym key, the
+    prefixes it starts with)."""
+
+
+_NOTHING: frozenset[Element] = frozenset()
 
 
 def compile_element(word: str, spec: TermSpec) -> Element:
@@ -114,6 +144,11 @@ class Matcher:
             index.setdefault(value, []).append(term)
         self.target_count = 1 + max((e.target for e in self.entries), default=-1)
         self._prefix_lengths = tuple(sorted({len(p) for p in self._by_prefix}, reverse=True))
+        # Elements in second or later place of a phrase, which WordPlan.follows tests.
+        self._inner = frozenset(e for elements in grouped for e in elements[1:])
+        self._inner_prefix_lengths = tuple(
+            sorted({len(value) for kind, value in self._inner if kind == PREFIX})
+        )
 
     def candidates(self, word: Word) -> tuple[Term, ...]:
         """Terms whose first element matches ``word``, longest first, in a stable order."""
@@ -130,37 +165,32 @@ class Matcher:
             found.sort(key=lambda t: (-len(t.elements), -len(t.elements[0][1]), t.elements))
         return tuple(found)
 
-    def match(self, slots: Sequence[Slot]) -> Hits:
-        """Count the terms found in one text segment (title or body)."""
-        # Hot loop, kept flat on purpose: it is most of the classification time.
-        hits: Hits = {}
-        covered = [0] * self.target_count
-        size = len(slots)
-        for i, (_, terms) in enumerate(slots):
-            if not terms:
+    def plan(self, word: Word) -> WordPlan:
+        """What matching does at ``word``: see :class:`WordPlan`."""
+        entries: list[int] = []
+        targets: list[int] = []
+        phrases: dict[Element, list[Phrase]] = {}
+        for order, term in enumerate(self.candidates(word)):
+            length = len(term.elements)
+            if length > 1:
+                phrase = Phrase(order, length, term.elements[2:], term.targets)
+                phrases.setdefault(term.elements[1], []).append(phrase)
                 continue
-            for term in terms:
-                elements = term.elements
-                length = len(elements)
-                if length > 1:
-                    if i + length > size:
-                        continue
-                    matched = True
-                    for offset in range(1, length):
-                        kind, value = elements[offset]
-                        word = slots[i + offset][0]
-                        if kind == PREFIX:
-                            if not word.folded.startswith(value):
-                                matched = False
-                                break
-                        elif value not in (word.key, word.acronym):
-                            matched = False
-                            break
-                    if not matched:
-                        continue
-                for target, entry in term.targets:
-                    if covered[target] > i:
-                        continue
-                    covered[target] = i + length
-                    hits[entry] = hits.get(entry, 0) + 1
-        return hits
+            for target, entry in term.targets:
+                # A longer single word of the same target already counted here.
+                if target not in targets:
+                    targets.append(target)
+                    entries.append(entry)
+        satisfied = {(EXACT, word.key), (EXACT, word.acronym or word.key)}
+        satisfied.update(
+            (PREFIX, word.folded[:length])
+            for length in self._inner_prefix_lengths
+            if length <= len(word.folded)
+        )
+        return WordPlan(
+            tuple(entries),
+            tuple(targets),
+            frozenset(phrases) or _NOTHING,
+            {second: tuple(filed) for second, filed in phrases.items()},
+            frozenset(satisfied & self._inner) or _NOTHING,
+        )

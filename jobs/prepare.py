@@ -1,0 +1,155 @@
+"""Parse and classify fetched feed bodies, optionally in worker processes.
+
+Parsing and classifying are pure and CPU-bound. Run in the collector's own process
+they hold the GIL, so a large collection would slow everything else that process
+does (the bot answering users) and leave the second core idle. :class:`Preparer`
+therefore hands each body to a small pool of worker processes (``workers >= 1``), or
+does the work in a thread of this process (``workers = 0``, handy for tests and
+tiny deployments). Either way the result is the same :class:`PreparedFeed` value.
+
+A worker that dies (killed, out of memory) breaks only the feed it was preparing:
+that feed gets an error and the pool is replaced for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobs.classify import Classifier
+from jobs.parse import ParsedFeed, parse_feed
+from storage import Classification
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareRequest:
+    """One fetched body and what parsing it needs to know."""
+
+    body: bytes
+    content_type: str | None
+    feed_url: str
+    language: str | None
+    now: datetime
+    max_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFeed:
+    """A parsed feed with one classification per entry (same order)."""
+
+    parsed: ParsedFeed
+    classifications: tuple[Classification, ...]
+
+
+def prepare_feed(request: PrepareRequest, classifier: Classifier) -> PreparedFeed:
+    """Parse ``request.body`` and classify every entry. Pure; never raises for bad
+    input (a body that is not a feed comes back with ``parsed.error`` set)."""
+    parsed = parse_feed(
+        request.body,
+        content_type=request.content_type,
+        feed_url=request.feed_url,
+        language=request.language,
+        now=request.now,
+        max_entries=request.max_entries,
+    )
+    classifications = tuple(
+        classifier.classify(
+            entry.title, classifier_text(entry.summary, entry.content), entry.language
+        )
+        for entry in parsed.entries
+    )
+    return PreparedFeed(parsed, classifications)
+
+
+def classifier_text(summary: str, content: str) -> str:
+    """What the classifier reads besides the title: the summary, then the full text."""
+    return f"{summary}\n{content}" if content else summary
+
+
+# -- worker processes -----------------------------------------------------------------
+
+_worker_classifier: Classifier | None = None
+
+
+def _init_worker(classifier: Classifier) -> None:
+    global _worker_classifier  # noqa: PLW0603  (one classifier per worker process)
+    _worker_classifier = classifier
+
+
+def _ready() -> bool:
+    return _worker_classifier is not None
+
+
+def _prepare_in_worker(request: PrepareRequest) -> PreparedFeed:
+    assert _worker_classifier is not None, "worker started without its initializer"
+    return prepare_feed(request, _worker_classifier)
+
+
+class PreparerError(RuntimeError):
+    """A worker process died while preparing a body."""
+
+
+class Preparer:
+    """Prepares bodies in ``workers`` processes (started on first use), or in a
+    thread when ``workers`` is 0. Close it with :meth:`close` (or ``with``)."""
+
+    def __init__(self, classifier: Classifier, *, workers: int) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        self._classifier = classifier
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def prepare(self, request: PrepareRequest) -> PreparedFeed:
+        """Raises :class:`PreparerError` when the worker died; the next call gets a
+        fresh pool."""
+        if self._workers == 0:
+            return await asyncio.to_thread(prepare_feed, request, self._classifier)
+        pool = self._pool_or_start()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, _prepare_in_worker, request)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise PreparerError("the parser process died while parsing this feed") from None
+
+    def start(self) -> None:
+        """Start the worker processes now rather than on the first body.
+
+        A worker needs about a second to import the parser and the classifier; a
+        long-running service pays that at start-up instead of in its first collection.
+        """
+        if self._workers == 0:
+            return
+        pool = self._pool_or_start()
+        for ready in [pool.submit(_ready) for _ in range(self._workers)]:
+            ready.result()
+
+    def _pool_or_start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # "spawn": forking a process that runs threads (asyncio, the database
+            # pool) can deadlock the child.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self._classifier,),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Preparer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
