@@ -13,17 +13,8 @@ from storage import FeedSpec, Store
 
 
 def feed_specs(settings: Settings) -> list[FeedSpec]:
-    return [
-        FeedSpec(
-            key=feed.key,
-            name=feed.name,
-            url=feed.url,
-            language=feed.language,
-            country=feed.country,
-            enabled=feed.enabled,
-        )
-        for feed in settings.feeds
-    ]
+    """The configured ``[[feeds]]`` as the store's records (the fields match by name)."""
+    return [FeedSpec(**feed.model_dump()) for feed in settings.feeds]
 
 
 def collect_settings(settings: Settings) -> CollectSettings:

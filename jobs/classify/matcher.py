@@ -66,6 +66,9 @@ class Phrase(NamedTuple):
     rest: tuple[Element, ...]
     """Elements after the second."""
     targets: tuple[tuple[int, int], ...]
+    entries: tuple[int, ...]
+    """The entries of :attr:`targets`, in order."""
+    target_set: frozenset[int]
 
 
 class WordPlan(NamedTuple):
@@ -143,6 +146,8 @@ class Matcher:
             index = self._by_prefix if kind == PREFIX else self._by_key
             index.setdefault(value, []).append(term)
         self.target_count = 1 + max((e.target for e in self.entries), default=-1)
+        self.longest = max((len(elements) for elements in grouped), default=1)
+        """Words in the longest term."""
         self._prefix_lengths = tuple(sorted({len(p) for p in self._by_prefix}, reverse=True))
         # Elements in second or later place of a phrase, which WordPlan.follows tests.
         self._inner = frozenset(e for elements in grouped for e in elements[1:])
@@ -173,7 +178,14 @@ class Matcher:
         for order, term in enumerate(self.candidates(word)):
             length = len(term.elements)
             if length > 1:
-                phrase = Phrase(order, length, term.elements[2:], term.targets)
+                phrase = Phrase(
+                    order,
+                    length,
+                    term.elements[2:],
+                    term.targets,
+                    tuple(entry for _, entry in term.targets),
+                    frozenset(target for target, _ in term.targets),
+                )
                 phrases.setdefault(term.elements[1], []).append(phrase)
                 continue
             for target, entry in term.targets:

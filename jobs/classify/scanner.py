@@ -15,16 +15,15 @@ order derived from it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain, compress, count
+from collections.abc import Collection, Iterable, Sequence
+from itertools import accumulate, chain, compress, count
 from typing import Final
 
 from jobs.classify.analysis import analyse_word, chunk_words, normalise
 from jobs.classify.matcher import Matcher, WordPlan
 
-#: Where a word is in a text: (chunk index, word index in the chunk).
-Position = tuple[int, int]
 #: ``entry -> number of matches`` in one text segment, keys in order of first match.
 Hits = dict[int, int]
 
@@ -51,21 +50,27 @@ class _EntryMemo(dict[str, tuple[int, ...]]):
         return entries
 
 
-class _PairMemo(dict[tuple[str, str], bool]):
-    """(Chunk where a phrase starts, next chunk or ``""`` at the end) -> whether a phrase
-    may start there, judging by the next word only; filled on first use.
+#: What a phrase start does, judged from its chunk and the next: ``False`` when no
+#: phrase can start there; else the two chunks' rewritten entries, when every phrase
+#: that may match stays inside them; else ``True`` (the full phrase pass decides).
+Outcome = tuple[Sequence[int], Sequence[int]] | bool
+
+
+class _PairMemo(dict[tuple[str, str], Outcome]):
+    """(Chunk where a phrase starts, next chunk or ``""`` at the end) -> :data:`Outcome`;
+    filled on first use.
 
     Most phrase starts ("in", followed by anything but "power") are ruled out by the
-    next word; asking this memo from C for every start spares them any Python code.
+    next word, and most phrases that match ("Central Asia") are two words standing
+    alone; asking this memo from C for every start spares both any Python code.
     """
 
-    def __init__(self, words: Mapping[str, tuple[WordPlan, ...]]) -> None:
+    def __init__(self, scanner: Scanner) -> None:
         super().__init__()
-        self._words = words
+        self._scanner = scanner
 
-    def __missing__(self, pair: tuple[str, str]) -> bool:
-        first, after = pair
-        value = self[pair] = _may_start(self._words[first], self._words.get(after))
+    def __missing__(self, pair: tuple[str, str]) -> Outcome:
+        value = self[pair] = self._scanner.outcome(*pair)
         return value
 
 
@@ -100,7 +105,7 @@ class Scanner:
         """Chunks with a word where a phrase starts."""
         self._word_plans: dict[str, WordPlan] = {}
         """Raw word -> plan: one word appears in many chunks ("Astana", "(Astana")."""
-        self._pairs = _PairMemo(self._words)
+        self._pairs = _PairMemo(self)
 
     def count(self, text: str) -> Hits:
         """Count the terms found in ``text``."""
@@ -116,7 +121,7 @@ class Scanner:
         pieces: list[Sequence[int]] = list(map(self._entries.__getitem__, chunks))
         starts = list(compress(count(), map(self._phrase_chunks.__contains__, chunks)))
         if starts:
-            # Keep the starts whose next word fits, all in C: pair each start chunk with
+            # What each start does, from a memo asked in C: pair each start chunk with
             # the next one ("" after the last).
             chunks.append("")
             pairs = zip(
@@ -124,10 +129,10 @@ class Scanner:
                 map(chunks.__getitem__, map(_NEXT, starts)),
                 strict=True,
             )
-            starts = list(compress(starts, map(self._pairs.__getitem__, pairs)))
+            outcomes = list(map(self._pairs.__getitem__, pairs))
             chunks.pop()
-        if starts:
-            self._match_phrases(chunks, starts, pieces)
+            if any(outcomes):
+                self._apply(chunks, starts, outcomes, pieces)
         return _counts(chain.from_iterable(filter(None, pieces)))
 
     def learn(self, chunk: str) -> tuple[int, ...]:
@@ -138,28 +143,73 @@ class Scanner:
             self._phrase_chunks.add(chunk)
         return tuple(entry for word in words for entry in word.entries)
 
+    def outcome(self, chunk: str, after: str) -> Outcome:
+        """The :data:`Outcome` of a phrase start in ``chunk`` followed by ``after``."""
+        words = self._words[chunk]
+        following = self._words.get(after)
+        if not _may_start(words, following):
+            return False
+        if not following:
+            return True  # the phrase may continue past a chunk without words
+        # Slow unless every phrase the next word lets through ends within the two chunks.
+        span = [*words, following[0]]
+        for i, plan in enumerate(words):
+            for second in plan.seconds & span[i + 1].follows:
+                if any(i + phrase.length > len(span) for phrase in plan.phrases[second]):
+                    return True
+        pieces: list[Sequence[int]] = [self._entries[chunk], self._entries[after]]
+        self._match_phrases([chunk, after], [0], pieces)
+        return pieces[0], pieces[1]
+
+    def _apply(
+        self,
+        chunks: Sequence[str],
+        starts: Sequence[int],
+        outcomes: Sequence[Outcome],
+        pieces: list[Sequence[int]],
+    ) -> None:
+        """Rewrite ``pieces`` for the phrase starts.
+
+        A memoised two-chunk outcome is exact when no other phrase can interact with
+        it: no other start in the next chunk or the chunk before, and none of the
+        longer phrases of an earlier start reaching this far. The other starts go
+        through the full phrase pass together.
+        """
+        kept = [(j, outcome) for j, outcome in zip(starts, outcomes, strict=True) if outcome]
+        full: list[int] = []
+        memoised: list[tuple[int, tuple[Sequence[int], Sequence[int]]]] = []
+        previous = -2
+        last_long = -1
+        """The last start whose phrases may span more than two chunks, if any."""
+        for index, (j, outcome) in enumerate(kept):
+            if (
+                outcome is True
+                or j == previous + 1
+                or (index + 1 < len(kept) and kept[index + 1][0] == j + 1)
+                or (
+                    last_long >= 0
+                    and sum(map(len, map(self._words.__getitem__, chunks[last_long + 1 : j])))
+                    < self._matcher.longest - 1
+                )
+            ):
+                full.append(j)
+                if outcome is True:
+                    last_long = j
+            else:
+                assert not isinstance(outcome, bool)  # ruled out above
+                memoised.append((j, outcome))
+            previous = j
+        if full:
+            self._match_phrases(chunks, full, pieces)
+        for j, (first, second) in memoised:
+            pieces[j] = first
+            pieces[j + 1] = second
+
     def _plan(self, raw: str) -> WordPlan:
         plan = self._word_plans.get(raw)
         if plan is None:
             plan = self._word_plans[raw] = self._matcher.plan(analyse_word(raw))
         return plan
-
-    def _following(
-        self, chunks: Sequence[str], j: int, k: int, limit: int
-    ) -> list[tuple[Position, WordPlan]]:
-        """Up to ``limit`` words after word ``k`` of chunk ``j``, with their positions."""
-        found: list[tuple[Position, WordPlan]] = []
-        words = self._words[chunks[j]]
-        while len(found) < limit:
-            k += 1
-            while k >= len(words):
-                j += 1
-                if j >= len(chunks):
-                    return found
-                words = self._words[chunks[j]]
-                k = 0
-            found.append(((j, k), words[k]))
-        return found
 
     def _match_phrases(
         self, chunks: Sequence[str], starts: Iterable[int], pieces: list[Sequence[int]]
@@ -167,33 +217,28 @@ class Scanner:
         """Match the phrases starting in the ``starts`` chunks of a text and rewrite the
         ``pieces`` (per-chunk entries) of the chunks they touch: a phrase's entries come
         first at its position, and the single words of its targets inside it no longer
-        count.
-
-        Positions are ``(chunk index, word index)`` pairs, ordered as in the text.
+        count. Positions here are word indexes in the whole text.
         """
-        memo = self._words
-        before: dict[Position, list[int]] = {}
+        per_chunk = list(map(self._words.__getitem__, chunks))
+        offsets = list(accumulate(map(len, per_chunk), initial=0))
+        words: list[WordPlan] = list(chain.from_iterable(per_chunk))
+        size = len(words)
+        before: dict[int, list[int]] = {}
         """Position -> entries of the phrases matched there."""
-        hidden: dict[Position, set[int]] = {}
-        """Position -> targets whose single words a phrase covers there."""
-        covered: dict[int, Position] = {}
-        """Target -> the position just after its last phrase match."""
+        hidden: dict[int, set[int]] = {}
+        """Position -> targets whose single words a phrase covers there (every matched
+        phrase covers its first position)."""
+        covered: dict[int, int] = {}
+        """Target -> end of its last phrase match."""
+        reach = 0
+        """The end of the furthest match: no target is covered from there on."""
         for j in starts:
-            words = memo[chunks[j]]
-            for k, plan in enumerate(words):
-                if not plan.seconds:
+            for i in range(offsets[j], offsets[j + 1]):
+                plan = words[i]
+                if not plan.seconds or i + 1 >= size:
                     continue
                 # The next word picks the phrases to check (usually none).
-                if k + 1 < len(words):
-                    second = ((j, k + 1), words[k + 1])
-                elif j + 1 < len(chunks) and memo[chunks[j + 1]]:
-                    second = ((j + 1, 0), memo[chunks[j + 1]][0])
-                else:
-                    following = self._following(chunks, j, k, 1)
-                    if not following:
-                        continue
-                    second = following[0]
-                seconds = plan.seconds & second[1].follows
+                seconds = plan.seconds & words[i + 1].follows
                 if not seconds:
                     continue
                 if len(seconds) == 1:
@@ -202,40 +247,48 @@ class Scanner:
                     candidates = tuple(
                         sorted(chain.from_iterable(map(plan.phrases.__getitem__, seconds)))
                     )
-                following = [second]
-                for _, length, rest, term_targets in candidates:
-                    if length > 2:
-                        if len(following) < length - 1:
-                            following = self._following(chunks, j, k, length - 1)
-                            if len(following) < length - 1:
+                for phrase in candidates:
+                    end = i + phrase.length
+                    if end > size:
+                        continue
+                    if phrase.rest and any(
+                        element not in word.follows
+                        for element, word in zip(phrase.rest, words[i + 2 : end], strict=True)
+                    ):
+                        continue
+                    counted: Collection[int]
+                    if i >= reach:
+                        # Nothing is covered here: every target of the phrase counts.
+                        counted = phrase.target_set
+                        before.setdefault(i, []).extend(phrase.entries)
+                        covered.update(dict.fromkeys(counted, end))
+                    else:
+                        counted = []
+                        for target, entry in phrase.targets:
+                            if covered.get(target, 0) > i:
                                 continue
-                        if any(
-                            element not in word.follows
-                            for element, (_, word) in zip(rest, following[1:], strict=False)
-                        ):
+                            covered[target] = end
+                            before.setdefault(i, []).append(entry)
+                            counted.append(target)
+                        if not counted:
                             continue
-                    last_j, last_k = following[length - 2][0]
-                    for target, entry in term_targets:
-                        if covered.get(target, (-1, 0)) > (j, k):
-                            continue
-                        covered[target] = (last_j, last_k + 1)
-                        before.setdefault((j, k), []).append(entry)
-                        hidden.setdefault((j, k), set()).add(target)
-                        for position, _ in following[: length - 1]:
-                            hidden.setdefault(position, set()).add(target)
-        for j in {j for j, _ in before.keys() | hidden.keys()}:
+                    reach = max(reach, end)
+                    for position in range(i, end):
+                        hidden.setdefault(position, set()).update(counted)
+        # The chunk holding a position is the last one starting at or before it (chunks
+        # without words, such as "—", start where the next one does).
+        for j in {bisect_right(offsets, position) - 1 for position in hidden}:
             rebuilt: list[int] = []
-            for k, plan in enumerate(memo[chunks[j]]):
-                rebuilt += before.get((j, k), ())
-                blocked = hidden.get((j, k))
-                if blocked:
-                    rebuilt += (
-                        e
-                        for e, t in zip(plan.entries, plan.targets, strict=True)
-                        if t not in blocked
-                    )
-                else:
+            for position in range(offsets[j], offsets[j + 1]):
+                plan = words[position]
+                blocked = hidden.get(position)
+                if blocked is None:
                     rebuilt += plan.entries
+                    continue
+                rebuilt += before.get(position, ())
+                rebuilt += (
+                    e for e, t in zip(plan.entries, plan.targets, strict=True) if t not in blocked
+                )
             pieces[j] = rebuilt
 
 
