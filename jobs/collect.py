@@ -160,7 +160,6 @@ class Collector:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
-        self._classifier = classifier
         self._settings = settings
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -179,10 +178,6 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def running(self) -> bool:
-        return self._lock.locked()
 
     async def wait_idle(self) -> None:
         """Return once no collection is running (for a clean shutdown)."""

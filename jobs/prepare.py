@@ -56,6 +56,9 @@ def prepare_feed(request: PrepareRequest, classifier: Classifier) -> PreparedFee
         now=request.now,
         max_entries=request.max_entries,
     )
+    # Every entry is classified, even those the store already has: which ones are new
+    # is known only in the main process, and a second round trip to the worker would
+    # cost more than classifying the few dozen entries of a changed feed.
     classifications = tuple(
         classifier.classify(
             entry.title, classifier_text(entry.summary, entry.content), entry.language

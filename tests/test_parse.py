@@ -67,13 +67,19 @@ def fixture_names() -> list[str]:
     return sorted(p.name for p in FIXTURES.iterdir() if p.suffix in FEED_SUFFIXES)
 
 
+def fixture_headers(stem: str) -> dict[str, str]:
+    """The response headers recorded for a fixture (``<stem>.headers.json``), if any."""
+    headers_path = FIXTURES / f"{stem}.headers.json"
+    if not headers_path.exists():
+        return {}
+    headers: dict[str, str] = json.loads(headers_path.read_text(encoding="utf-8"))
+    return headers
+
+
 def parse_fixture(name: str, *, force_feedparser: bool = False) -> ParsedFeed:
     path = FIXTURES / name
     stem = path.name.rsplit(".", 1)[0]
-    headers_path = FIXTURES / f"{stem}.headers.json"
-    headers: dict[str, str] = {}
-    if headers_path.exists():
-        headers = json.loads(headers_path.read_text(encoding="utf-8"))
+    headers = fixture_headers(stem)
     return _parse_feed(
         path.read_bytes(),
         content_type=headers.get("content-type"),
