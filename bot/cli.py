@@ -20,7 +20,11 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from bot.config import ConfigError, Settings, load_config
+from bot.demo import run_demo
 from bot.logs import configure_logging
+from bot.search_output import marks_for, print_search_results
+from bot.telegram.runner import BotRunner
+from bot.telegram.wiring import bot_runner
 from bot.wiring import build_classifier, collect_settings, feed_specs, open_store
 from jobs.classify import classify_json_lines
 from jobs.collect import CollectionReport, Collector, FeedStatus
@@ -29,6 +33,7 @@ from jobs.scheduler import CollectionScheduler
 from storage import FeedState, MigrationError, StorageError, mask_url
 from storage import check as check_schema
 from storage import upgrade as upgrade_schema
+from storage.search.results import SearchStatus
 
 log = logging.getLogger("steppe")
 
@@ -53,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", help="run the service: scheduled collection (and the bot)")
+    demo = commands.add_parser(
+        "demo", help="try the bot in this terminal: local Bot API, sample feeds, no token"
+    )
+    demo.add_argument(
+        "--language", default="en", metavar="CODE", help="your Telegram language (en, ru, kk, uz)"
+    )
 
     collect = commands.add_parser("collect", help="collect the feeds")
     collect.add_argument(
@@ -69,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify JSON Lines from stdin: {title, text, language?} -> topics, countries",
     )
     commands.add_parser("reclassify", help="re-apply the classifier rules to the whole archive")
+
+    find = commands.add_parser(
+        "find",
+        help="search the archive",
+        description=(
+            'Search the archive. Plain words must all match; "quoted phrases"; -excluded; '
+            "filters topic:energy country:uz lang:ru since:7d since:2026-01-01."
+        ),
+    )
+    find.add_argument("query", nargs="+", help="the query (several arguments are joined)")
+    find.add_argument(
+        "--limit", type=_positive, default=10, metavar="N", help="results per page (default 10)"
+    )
+    find.add_argument("--page", type=_positive, default=1, metavar="N", help="page (default 1)")
+    commands.add_parser("reindex", help="rebuild the search index from the archive")
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -102,6 +128,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _classify(settings, sys.stdin, sys.stdout)
     if command == "run":
         return _run(settings)
+    if command == "demo":
+        return run_demo(settings, sys.stdin, sys.stdout, language=args.language)
     if command == "collect":
         if not args.once:
             return _run(settings)
@@ -114,6 +142,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _reclassify(settings, sys.stdout)
     if command == "db":
         return _db(args.db_command, settings, sys.stdout)
+    if command == "find":
+        return _find(settings, " ".join(args.query), args.limit, args.page, sys.stdout)
+    if command == "reindex":
+        with open_store(settings) as store:
+            count = store.rebuild_search_index()
+        print(f"search index rebuilt: {count} articles", file=sys.stdout)
+        return EXIT_OK
     raise AssertionError(f"unhandled command {command!r}")
 
 
@@ -178,6 +213,13 @@ def _reclassify(settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _find(settings: Settings, query: str, limit: int, page: int, out: TextIO) -> int:
+    with open_store(settings) as store:
+        results = store.find(query, now=datetime.now(UTC), limit=limit, offset=(page - 1) * limit)
+    print_search_results(results, out, marks=marks_for(out))
+    return EXIT_USAGE if results.status in (SearchStatus.TOO_LONG, SearchStatus.EMPTY) else EXIT_OK
+
+
 def _db(action: str, settings: Settings, out: TextIO) -> int:
     url = settings.database_url
     if action == "upgrade":
@@ -200,16 +242,18 @@ def _run(settings: Settings) -> int:
         Collector(store, classifier, collect_settings(settings)) as collector,
     ):
         collector.start()
+        bot: BotRunner | None = None
         if not settings.telegram.token.get_secret_value():
             log.info("no Telegram token configured: running the collector only")
         else:
-            log.info("the Telegram bot is not part of this release: running the collector only")
+            bot = bot_runner(settings, store, collector)
         log.info("collecting %d feeds", sum(f.enabled for f in feed_specs(settings)))
-        asyncio.run(_serve(collector))
+        asyncio.run(_serve(collector, bot))
     return EXIT_OK
 
 
-async def _serve(collector: Collector) -> None:
+async def _serve(collector: Collector, bot: BotRunner | None = None) -> None:
+    """The scheduler and (with a token) the bot in one event loop, until a signal."""
     scheduler = CollectionScheduler(collector)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -218,9 +262,13 @@ async def _serve(collector: Collector) -> None:
             loop.add_signal_handler(signum, stop.set)
     scheduler.start()
     try:
+        if bot is not None:
+            await bot.start()
         await stop.wait()
     finally:
         log.info("shutting down")
+        if bot is not None:
+            await bot.stop()
         scheduler.shutdown()
         await collector.wait_idle()  # let a collection in progress finish its writes
 
@@ -272,6 +320,16 @@ def _print_feeds(states: Sequence[FeedState], out: TextIO) -> None:
 
 def _short_time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {value!r}")
+    return number
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -53,11 +53,26 @@ class TelegramConfig(_Section):
     token: SecretStr = SecretStr("")
     api_base_url: str = "https://api.telegram.org"
     admins: tuple[int, ...] = ()
+    poll_timeout: Annotated[int, Field(ge=0, le=50)] = 30
+    """Seconds one getUpdates long poll may wait (long polling mode)."""
+    webhook_url: str = ""
+    """Public HTTPS URL for webhook mode; empty means long polling."""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
+    webhook_secret: SecretStr = SecretStr("")
+    """Checked on every webhook request (Telegram's X-Telegram-Bot-Api-Secret-Token)."""
 
     @field_validator("api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _require_http_url(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme != "https":
+            raise ValueError("must be an https:// URL (Telegram posts only to HTTPS)")
+        return value
 
 
 class DatabaseConfig(_Section):
@@ -225,7 +240,8 @@ def _reason(error: Mapping[str, Any]) -> str:
         message = message.removeprefix("Value error, ")
     # Never echo a secret back: inputs are only shown for non-secret settings.
     loc = tuple(error.get("loc", ()))
-    if "token" not in loc and loc[:2] != ("database", "url"):
+    secret = "token" in loc or "webhook_secret" in loc or loc[:2] == ("database", "url")
+    if not secret:
         value = error.get("input")
         if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
             message += f" (got {value!r})"

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from storage.engine import WRITE_OPTION, create_engine_for, describe_db_error, mask_url
 from storage.errors import DatabaseUnavailableError, MigrationError
-from storage.models import metadata
+from storage.models import is_search_index_table, metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -84,6 +84,7 @@ def check(target: str | Engine) -> None:
                 "compare_type": True,
                 "render_as_batch": connection.dialect.name == "sqlite",
                 "target_metadata": metadata,
+                "include_name": include_name,
             },
         )
         current = context.get_current_revision()
@@ -95,6 +96,14 @@ def check(target: str | Engine) -> None:
     if differences:
         listed = "\n".join(f"  {difference!r}" for difference in differences)
         raise MigrationError(f"the models differ from the migrated schema:\n{listed}")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's ``include_name`` hook: skip the full-text index's tables in comparisons.
+
+    They are raw DDL outside the metadata (see :data:`storage.models.SEARCH_INDEX_TABLES`).
+    """
+    return not (type_ == "table" and is_search_index_table(name))
 
 
 @contextmanager

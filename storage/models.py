@@ -10,10 +10,12 @@ digests and search can filter "energy news about Uzbekistan" with indexed joins.
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -139,13 +142,97 @@ class ArticleCountry(Base):
     rank: Mapped[int] = mapped_column(Integer)
 
 
+class SearchIndexState(Base):
+    """The full-text index's bookkeeping: one row (``id`` 1).
+
+    The index itself holds analysed terms, so a new analyser makes it stale: when
+    ``analyser_version`` differs from :data:`storage.search.analyser.ANALYSER_VERSION`
+    the store rebuilds the index from the articles. Migration 0002 leaves version 0.
+    """
+
+    __tablename__ = "search_index_state"
+
+    id: Mapped[intpk]
+    analyser_version: Mapped[int] = mapped_column(Integer)
+    rebuilt_at: Mapped[utc_datetime | None]
+
+
+#: Tables of the full-text index, created by migration 0002 with dialect-specific DDL
+#: that SQLAlchemy's metadata cannot express: an FTS5 virtual table (and the shadow
+#: tables FTS5 makes for it) on SQLite, a ``tsvector`` table with a GIN index on
+#: PostgreSQL. Schema comparison (``alembic check``) skips them.
+SEARCH_INDEX_TABLES: tuple[str, ...] = ("article_fts", "article_search")
+
+
+def is_search_index_table(name: str | None) -> bool:
+    """True for a table of the full-text index (see :data:`SEARCH_INDEX_TABLES`)."""
+    return name is not None and (name in SEARCH_INDEX_TABLES or name.startswith("article_fts_"))
+
+
+# -- chats (the bot) -------------------------------------------------------------------
+# A chat is a Telegram chat the bot serves: a user's private chat, a group or a channel.
+# Topics and countries live in side tables, like the articles', so that a delivery run
+# can select "chats that want energy news about Uzbekistan" with indexed joins. The
+# digest issue adds the next delivery time and a delivery ledger next to these.
+
+
+class Chat(Base):
+    """One chat's subscription and settings. ``id`` is Telegram's chat id."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """Telegram's chat id: a user's id for a private chat, negative for groups/channels."""
+    kind: Mapped[str_code]
+    """``private``, ``group``, ``supergroup`` or ``channel``."""
+    title: Mapped[str_name | None]
+    language: Mapped[str_code]
+    timezone: Mapped[str_short]
+    """IANA time zone name, e.g. ``Asia/Almaty``."""
+    delivery_time: Mapped[time] = mapped_column(Time)
+    """Local wall-clock time of the daily digest in :attr:`timezone`."""
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    """False once Telegram refuses messages to the chat (blocked, removed)."""
+    created_at: Mapped[utc_datetime]
+    updated_at: Mapped[utc_datetime]
+
+
+class ChatTopic(Base):
+    """A topic a chat subscribed to."""
+
+    __tablename__ = "chat_topics"
+
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic: Mapped[str_code] = mapped_column(primary_key=True, index=True)
+
+
+class ChatCountry(Base):
+    """A country a chat follows."""
+
+    __tablename__ = "chat_countries"
+
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    country: Mapped[str_code] = mapped_column(primary_key=True, index=True)
+
+
 __all__ = [
     "NAMING_CONVENTION",
+    "SEARCH_INDEX_TABLES",
     "Article",
     "ArticleCountry",
     "ArticleTopic",
     "Base",
+    "Chat",
+    "ChatCountry",
+    "ChatTopic",
     "Feed",
+    "SearchIndexState",
     "Story",
+    "is_search_index_table",
     "metadata",
 ]

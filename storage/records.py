@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 
 #: Topic codes the classifier may assign.
 TOPICS: tuple[str, ...] = ("it_hubs", "energy", "policy", "society")
@@ -171,3 +171,57 @@ class StoreStats:
     enabled_feeds: int
     articles: int
     stories: int
+
+
+# -- chats (the bot) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """One chat the bot serves and what it subscribed to."""
+
+    id: int
+    """Telegram's chat id."""
+    kind: str
+    """``private``, ``group``, ``supergroup`` or ``channel``."""
+    title: str | None
+    language: str
+    topics: tuple[str, ...]
+    """Subscribed topics, in the order of :data:`TOPICS`."""
+    countries: tuple[str, ...]
+    """Followed countries, in the order of :data:`COUNTRIES`."""
+    timezone: str
+    """IANA time zone name."""
+    delivery_time: time
+    """Local time of the daily digest in :attr:`timezone`."""
+    paused: bool
+    active: bool
+    """False once Telegram refused messages to the chat (blocked, removed)."""
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCounts:
+    """Subscription figures for the operators' ``/stats``."""
+
+    chats: int
+    active: int
+    """Active and not paused: chats that get digests."""
+    paused: int
+    inactive: int
+    per_topic: Mapping[str, int]
+    """Chats that get digests, per subscribed topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecentArticle:
+    """An article for the simple ``/digest`` list and the operators' figures."""
+
+    id: int
+    title: str
+    url: str
+    outlet: str
+    published_at: datetime
+    topics: tuple[str, ...]
+    countries: tuple[str, ...]

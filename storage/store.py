@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrate
+from storage.chats import Chats
 from storage.driver_sql import IN_CHUNK, DriverSql
 from storage.engine import WRITE_OPTION, create_engine_for, describe_db_error, mask_url
 from storage.errors import (
@@ -31,7 +32,7 @@ from storage.errors import (
     NotFoundError,
     StorageError,
 )
-from storage.models import Article, ArticleCountry, ArticleTopic, Feed, Story
+from storage.models import Article, ArticleCountry, ArticleTopic, Feed, SearchIndexState, Story
 from storage.records import (
     ArticleInput,
     ArticleText,
@@ -40,12 +41,16 @@ from storage.records import (
     FeedState,
     FetchRecord,
     KnownArticle,
+    RecentArticle,
     SavedArticle,
     StoreStats,
     StoryCandidate,
     StoryInfo,
     Validators,
 )
+from storage.search import service as search
+from storage.search.index import IndexText, search_index_for
+from storage.search.results import SearchResults
 from storage.types import CODE_LENGTH, NAME_LENGTH, SHORT_LENGTH, URL_LENGTH
 
 _T = TypeVar("_T")
@@ -76,6 +81,9 @@ class Store:
             if engine.dialect.name == "postgresql"
             else engine
         )
+        self._search = search_index_for(engine.dialect.name)
+        self.chats = Chats(self)
+        """Chats and their settings."""
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -106,10 +114,13 @@ class Store:
                         f"database {mask_url(engine.url)} is at schema revision {current}, "
                         f"this version needs {head}: run the migrations"
                     )
+            store = cls(engine)
+            if upgrade:
+                store.ensure_search_index()
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return store
 
     def close(self) -> None:
         """Close every pooled connection. The store must not be used afterwards."""
@@ -359,7 +370,23 @@ class Store:
             sql.insert(connection, sql.insert_story, story_rows)
             sql.insert(connection, sql.insert_article, article_rows)
 
+            self._search.add(
+                connection,
+                [
+                    IndexText(
+                        article_id,
+                        article.title,
+                        article.summary,
+                        article.content,
+                        article.language,
+                    )
+                    for article_id, (article, _) in zip(article_ids, new, strict=True)
+                ],
+            )
+
             if updated:
+                updated_ids = [article_id for article_id, _ in updated]
+                self._search.remove(connection, search.indexed_texts(connection, updated_ids))
                 connection.exec_driver_sql(
                     sql.update_article,
                     [
@@ -371,7 +398,20 @@ class Store:
                         for article_id, article in updated
                     ],
                 )
-                self._delete_classifications(connection, [article_id for article_id, _ in updated])
+                self._delete_classifications(connection, updated_ids)
+                self._search.add(
+                    connection,
+                    [
+                        IndexText(
+                            article_id,
+                            article.title,
+                            article.summary,
+                            article.content,
+                            article.language,
+                        )
+                        for article_id, article in updated
+                    ],
+                )
 
             self._insert_classifications(
                 connection,
@@ -387,6 +427,78 @@ class Store:
             for article_id, _ in updated
         )
         return saved
+
+    def delete_articles(self, article_ids: Sequence[int]) -> int:
+        """Delete articles (with their topics, countries and index entries); returns how many.
+
+        A story left without articles is deleted too; a story that keeps some gets its
+        time recomputed. Unknown ids are ignored.
+        """
+        ids = sorted(set(article_ids))
+        if not ids:
+            return 0
+        with self._write_connection() as connection:
+            texts = search.indexed_texts(connection, ids)
+            if not texts:
+                return 0
+            found = [text.article_id for text in texts]
+            stories = set(self._stories_of(connection, found).values())
+            self._search.remove(connection, texts)
+            self._delete_classifications(connection, found)
+            for chunk in _chunks(found):
+                connection.execute(delete(Article).where(Article.id.in_(chunk)))
+            emptied = connection.scalars(
+                select(Story.id).where(
+                    Story.id.in_(stories),
+                    ~select(Article.id).where(Article.story_id == Story.id).exists(),
+                )
+            ).all()
+            if emptied:
+                connection.execute(delete(Story).where(Story.id.in_(emptied)))
+            self._refresh_story_times(connection, stories - set(emptied))
+            return len(found)
+
+    # -- search --------------------------------------------------------------------
+
+    def find(self, text: str, *, now: datetime, limit: int = 5, offset: int = 0) -> SearchResults:
+        """Search the archive with the user's query ``text`` (syntax: :mod:`storage.search.query`).
+
+        Returns one page of ``limit`` hits (at most 50) after ``offset``, one per story,
+        ranked by relevance with a gentle boost for recency (``now`` anchors it and
+        ``since:7d``). Every input gives a :class:`SearchResults`: an over-long query,
+        one with nothing to search for, or one that finds nothing are statuses, and
+        filter values it does not know are notes. Text matches are ranked among the
+        newest :data:`storage.search.index.CANDIDATES` matching articles.
+        """
+        now = _aware(now, "now")
+        with self._read() as session:
+            return search.find(
+                session.connection(), self._search, text, now=now, limit=limit, offset=offset
+            )
+
+    def ensure_search_index(self, *, now: datetime | None = None) -> bool:
+        """Rebuild the search index if an older analyser built it; True if it did.
+
+        :meth:`open` calls this. Two processes opening at once rebuild once: the check
+        is repeated inside the write transaction, which they cannot hold together.
+        """
+        with self._read() as session:
+            if search.index_is_current(session.connection()):
+                return False
+        with self._write_connection() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    select(SearchIndexState.id).where(SearchIndexState.id == 1).with_for_update()
+                )
+            if search.index_is_current(connection):
+                return False
+            search.rebuild(connection, self._search, now=now or datetime.now(UTC))
+        return True
+
+    def rebuild_search_index(self, *, now: datetime | None = None) -> int:
+        """Re-index every article now (``steppe reindex``); returns how many."""
+        with self._write_connection() as connection:
+            return search.rebuild(connection, self._search, now=now or datetime.now(UTC))
 
     def story_candidates(self, since: datetime) -> list[StoryCandidate]:
         """Articles published at or after ``since``, for story grouping.
@@ -527,6 +639,87 @@ class Store:
             )
 
     # -- helpers -------------------------------------------------------------------
+
+    # -- bot queries ---------------------------------------------------------------
+
+    def recent_articles(
+        self,
+        since: datetime,
+        *,
+        topics: Iterable[str] = (),
+        countries: Iterable[str] = (),
+        limit: int = 50,
+    ) -> list[RecentArticle]:
+        """Articles published at or after ``since``, newest first, at most ``limit``.
+
+        With ``topics`` only articles with one of them; with ``countries`` only articles
+        about one of them (an empty filter means no filter). One article per story
+        would be the digest's job; this is the simple list of the bot's ``/digest``.
+        """
+        since = _aware(since, "since")
+        stmt = (
+            select(Article.id, Article.title, Article.url, Feed.name, Article.published_at)
+            .join(Feed, Feed.id == Article.feed_id)
+            .where(Article.published_at >= since)
+            .order_by(Article.published_at.desc(), Article.id.desc())
+            .limit(max(limit, 0))
+        )
+        topic_list, country_list = list(topics), list(countries)
+        if topic_list:
+            stmt = stmt.where(
+                Article.id.in_(
+                    select(ArticleTopic.article_id).where(ArticleTopic.topic.in_(topic_list))
+                )
+            )
+        if country_list:
+            stmt = stmt.where(
+                Article.id.in_(
+                    select(ArticleCountry.article_id).where(
+                        ArticleCountry.country.in_(country_list)
+                    )
+                )
+            )
+        with self._read() as session:
+            rows = session.execute(stmt).all()
+            ids = [row[0] for row in rows]
+            topics_of: dict[int, list[str]] = {}
+            countries_of: dict[int, list[str]] = {}
+            if ids:
+                for article_id, topic in session.execute(
+                    select(ArticleTopic.article_id, ArticleTopic.topic)
+                    .where(ArticleTopic.article_id.in_(ids))
+                    .order_by(ArticleTopic.score.desc())
+                ):
+                    topics_of.setdefault(article_id, []).append(topic)
+                for article_id, country in session.execute(
+                    select(ArticleCountry.article_id, ArticleCountry.country)
+                    .where(ArticleCountry.article_id.in_(ids))
+                    .order_by(ArticleCountry.rank)
+                ):
+                    countries_of.setdefault(article_id, []).append(country)
+        return [
+            RecentArticle(
+                id=article_id,
+                title=title,
+                url=url,
+                outlet=outlet,
+                published_at=published_at,
+                topics=tuple(topics_of.get(article_id, ())),
+                countries=tuple(countries_of.get(article_id, ())),
+            )
+            for article_id, title, url, outlet, published_at in rows
+        ]
+
+    def articles_since(self, since: datetime) -> int:
+        """How many articles were published at or after ``since``."""
+        since = _aware(since, "since")
+        with self._read() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).select_from(Article).where(Article.published_at >= since)
+                )
+                or 0
+            )
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

@@ -29,71 +29,23 @@ acronym and never the English pronoun "it".
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Final, NamedTuple
 
-import Stemmer
+# The primitives live in the search analyser (storage must not import jobs), so that the
+# classifier and search fold, normalise and stem words alike.
+from storage.search import analyser as _shared
+from storage.search.analyser import APOSTROPHES, ENGLISH, FOLD, RUSSIAN, WORD
 
 #: Bumped whenever analysis changes in a way that changes matches; part of the fingerprint.
 ANALYSER_VERSION: Final = "analysis-1"
 
-_UZBEK_APOSTROPHE = re.compile(r"([oOgG])[ʻʼ’‘`'′´](?=[^\W\d_])")
+_UZBEK_APOSTROPHE = re.compile(rf"([oOgG])[{APOSTROPHES}](?=[^\W\d_])")
 # ʻ and ʼ are modifier *letters* to the regex engine; outside oʻ/gʻ they must separate words.
 _LETTER_APOSTROPHE = re.compile("[ʻʼ]")
-_WORD = re.compile(r"[^\W_]+")
 _TERM_WORD = re.compile(r"[^\W_]+\*?")
 
-_FOLD: Final = str.maketrans(
-    {
-        # Kazakh and Uzbek Cyrillic, and Russian ё.
-        "ё": "е",
-        "ә": "а",
-        "ғ": "г",
-        "қ": "к",
-        "ң": "н",
-        "ө": "о",
-        "ұ": "у",
-        "ү": "у",
-        "һ": "х",
-        "і": "и",
-        "ў": "у",
-        "ҳ": "х",
-        # Latin alphabets of Kazakh (2021), Uzbek, Turkmen, Azerbaijani; common accents.
-        "ä": "a",
-        "ə": "a",
-        "á": "a",
-        "à": "a",
-        "â": "a",
-        "ğ": "g",
-        "ı": "i",
-        "í": "i",
-        "ì": "i",
-        "î": "i",
-        "ñ": "n",
-        "ň": "n",
-        "ö": "o",
-        "ó": "o",
-        "ô": "o",
-        "ü": "u",
-        "ū": "u",
-        "ú": "u",
-        "û": "u",
-        "ş": "s",
-        "š": "s",
-        "ç": "c",
-        "č": "c",
-        "ž": "z",
-        "ý": "y",
-        "é": "e",
-        "è": "e",
-        "ê": "e",
-        # casefold("İ") leaves a combining dot above; drop it.
-        "\u0307": None,
-    }
-)
-
-_ENGLISH = Stemmer.Stemmer("english")
-_RUSSIAN = Stemmer.Stemmer("russian")
+#: Unicode NFKC (cheap when the text already is); part of this module's interface.
+normalise: Final = _shared.normalise
 
 
 class Word(NamedTuple):
@@ -105,13 +57,6 @@ class Word(NamedTuple):
     """Stemmed form: what whole-word terms compare with."""
     acronym: str | None
     """:func:`acronym_key` when the word was written in capitals (2-5 letters), else ``None``."""
-
-
-def normalise(text: str) -> str:
-    """Unicode NFKC (cheap when the text already is)."""
-    if unicodedata.is_normalized("NFKC", text):
-        return text
-    return unicodedata.normalize("NFKC", text)
 
 
 def prepare(text: str) -> str:
@@ -127,17 +72,17 @@ def chunk_words(chunk: str) -> list[str]:
     runs on the hot path for chunks seen before. Apostrophe joining never spans
     whitespace, so chunk by chunk equals :func:`raw_words` of :func:`prepare` on the whole.
     """
-    return _WORD.findall(prepare(chunk))
+    return WORD.findall(prepare(chunk))
 
 
 def raw_words(prepared: str) -> list[str]:
     """The words of a :func:`prepare`-d text, in their original case."""
-    return _WORD.findall(prepared)
+    return WORD.findall(prepared)
 
 
 def fold(word: str) -> str:
     """Case- and letter-fold one word."""
-    return word.casefold().translate(_FOLD)
+    return word.casefold().translate(FOLD)
 
 
 def stem(folded: str) -> str:
@@ -146,9 +91,9 @@ def stem(folded: str) -> str:
         return folded
     first = folded[0]
     if "\u0400" <= first <= "\u04ff":
-        return str(_RUSSIAN.stemWord(folded))
+        return str(RUSSIAN.stemWord(folded))
     if first.isascii():
-        return str(_ENGLISH.stemWord(folded))
+        return str(ENGLISH.stemWord(folded))
     return folded
 
 

@@ -21,6 +21,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.engine import create_engine_for, parse_url
+from storage.migrate import include_name
 from storage.models import metadata
 
 DEFAULT_DATABASE_URL = "sqlite:///data/steppe.db"
@@ -40,6 +41,7 @@ def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         # Both backends roll DDL back with the transaction (on SQLite because

@@ -1,0 +1,325 @@
+"""The full-text index on each backend: keeping it in step, and finding candidates.
+
+Both backends index the same analysed terms (:mod:`storage.search.analyser`): the
+article's title, and its summary followed by the start of its full text
+(:data:`BODY_CHARS`). The store calls :meth:`SearchIndex.add` and
+:meth:`SearchIndex.remove` in the transaction that writes the articles, so the index
+never disagrees with the archive it was committed with.
+
+* SQLite: a contentless FTS5 table ``article_fts(title, body)`` whose rowid is the
+  article id; ranked with bm25, the title weighing :data:`TITLE_WEIGHT` times the body.
+  A contentless table forgets the terms it indexed, and removing a row means giving
+  them again, so :meth:`SearchIndex.remove` re-analyses the stored text (the index is
+  rebuilt whenever the analyser changes, so that gives the same terms).
+* PostgreSQL: ``article_search(article_id, document tsvector)`` with a GIN index, the
+  title's terms at weight A; ranked with ``ts_rank`` using the same title weighting.
+  Rows go with their article (``ON DELETE CASCADE``).
+
+Candidates are the newest :data:`CANDIDATES` matching articles (by id, which grows
+with collection time), with their relevance; :mod:`storage.search.ranking` then mixes
+in recency and groups stories. Bounding the candidates keeps a query for a word in a
+third of a million articles as fast as a rare one: the newest matches are read off
+the index in id order and only they are scored.
+"""
+
+# Every statement is assembled from fixed table and column names and placeholders;
+# the match expressions travel as bound parameters. S608 does not apply.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.sql.selectable import TextualSelect
+
+from storage.search.analyser import index_terms
+from storage.search.matching import (
+    TextMatch,
+    fts5_any,
+    fts5_expression,
+    tsquery_any,
+    tsquery_expression,
+)
+from storage.search.query import ParsedQuery
+from storage.types import UTCDateTime
+
+#: Characters of the full text indexed after the summary. Feeds that carry whole
+#: articles would otherwise make the index several times the size of the archive;
+#: the opening paragraphs name what an article is about.
+BODY_CHARS: Final = 4000
+#: Articles scored per query (see the module docstring).
+CANDIDATES: Final = 1000
+#: A match in the title counts this many times a match in the body.
+TITLE_WEIGHT: Final = 4.0
+#: PostgreSQL keeps at most this many positions of one lexeme, and none above 16383.
+_PG_MAX_POSITIONS: Final = 255
+_PG_MAX_POSITION: Final = 16383
+
+
+@dataclass(frozen=True, slots=True)
+class IndexText:
+    """The text of one article as the index reads it."""
+
+    article_id: int
+    title: str
+    summary: str
+    content: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A matching article with its relevance (higher is better; 0 without text)."""
+
+    article_id: int
+    story_id: int
+    feed_id: int
+    published_at: datetime
+    relevance: float
+
+
+def title_terms(item: IndexText) -> list[str]:
+    """The index terms of the title."""
+    return index_terms(item.title, item.language)
+
+
+def body_terms(item: IndexText) -> list[str]:
+    """The index terms of the summary and the start of the full text."""
+    body = item.summary
+    if item.content:
+        body = f"{body}\n{item.content[:BODY_CHARS]}"
+    return index_terms(body, item.language)
+
+
+class SearchIndex:
+    """One backend's index. Methods run on the caller's connection and transaction."""
+
+    def add(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        """Index ``items`` (new articles, or the new text of updated ones)."""
+        raise NotImplementedError
+
+    def remove(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        """Forget ``items``, given with the text they were indexed with."""
+        raise NotImplementedError
+
+    def clear(self, connection: Connection) -> None:
+        """Forget every article."""
+        raise NotImplementedError
+
+    def candidates(
+        self,
+        connection: Connection,
+        match: TextMatch,
+        query: ParsedQuery,
+        *,
+        limit: int = CANDIDATES,
+    ) -> list[Candidate]:
+        """The newest ``limit`` articles matching ``match`` and ``query``'s filters.
+
+        Without required words, the newest articles matching the filters (and none
+        of the excluded words), with relevance 0. The caller ensures there is at least
+        a required word or a filter.
+        """
+        params: dict[str, Any] = {"limit": limit}
+        conditions = _filter_conditions(query, params)
+        if match.required:
+            sql = self._text_sql(conditions)
+            params["match"] = self._expression(match)
+            params.update(self._rank_params(match))
+        else:
+            if match.excluded:
+                conditions.append(self._exclusion_condition())
+                params["excluded"] = self._any(match)
+            sql = _FILTER_ONLY.format(where=" AND ".join(conditions) or "1 = 1")
+        statement = _typed(text(sql), query)
+        return [
+            Candidate(int(row[0]), int(row[1]), int(row[2]), row[3], float(row[4] or 0.0))
+            for row in connection.execute(statement, params)
+        ]
+
+    def _text_sql(self, conditions: list[str]) -> str:
+        raise NotImplementedError
+
+    def _expression(self, match: TextMatch) -> str:
+        raise NotImplementedError
+
+    def _rank_params(self, match: TextMatch) -> dict[str, str]:
+        return {}
+
+    def _any(self, match: TextMatch) -> str:
+        raise NotImplementedError
+
+    def _exclusion_condition(self) -> str:
+        raise NotImplementedError
+
+
+class Fts5Index(SearchIndex):
+    """SQLite FTS5 (see the module docstring)."""
+
+    _INSERT = "INSERT INTO article_fts (rowid, title, body) VALUES (?, ?, ?)"
+    _DELETE = "INSERT INTO article_fts (article_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)"
+
+    def add(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        if items:
+            connection.exec_driver_sql(self._INSERT, [_fts5_row(item) for item in items])
+
+    def remove(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        if items:
+            connection.exec_driver_sql(self._DELETE, [_fts5_row(item) for item in items])
+
+    def clear(self, connection: Connection) -> None:
+        connection.exec_driver_sql("INSERT INTO article_fts (article_fts) VALUES ('delete-all')")
+
+    def _text_sql(self, conditions: list[str]) -> str:
+        where = "".join(f" AND {condition}" for condition in conditions)
+        # FTS5 hands rows out in descending rowid order itself, so the LIMIT stops
+        # the scan early and bm25 is computed for the returned rows only.
+        return (
+            "SELECT a.id, a.story_id, a.feed_id, a.published_at,"
+            f" -bm25(article_fts, {TITLE_WEIGHT}, 1.0)"
+            " FROM article_fts JOIN articles AS a ON a.id = article_fts.rowid"
+            f" WHERE article_fts MATCH :match{where}"
+            " ORDER BY article_fts.rowid DESC LIMIT :limit"
+        )
+
+    def _expression(self, match: TextMatch) -> str:
+        return fts5_expression(match.required, match.excluded)
+
+    def _any(self, match: TextMatch) -> str:
+        return fts5_any(match.excluded)
+
+    def _exclusion_condition(self) -> str:
+        return "a.id NOT IN (SELECT rowid FROM article_fts WHERE article_fts MATCH :excluded)"
+
+
+class TsvectorIndex(SearchIndex):
+    """PostgreSQL ``tsvector`` with a GIN index (see the module docstring)."""
+
+    _UPSERT = (
+        "INSERT INTO article_search (article_id, document)"
+        " SELECT * FROM unnest(%s::integer[], %s::tsvector[])"
+        " ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document"
+    )
+
+    def add(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        if items:
+            connection.exec_driver_sql(
+                self._UPSERT,
+                ([item.article_id for item in items], [tsvector_literal(item) for item in items]),
+            )
+
+    def remove(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        if items:
+            connection.exec_driver_sql(
+                "DELETE FROM article_search WHERE article_id = ANY(%s)",
+                ([item.article_id for item in items],),
+            )
+
+    def clear(self, connection: Connection) -> None:
+        connection.exec_driver_sql("DELETE FROM article_search")
+
+    def _text_sql(self, conditions: list[str]) -> str:
+        where = "".join(f" AND {condition}" for condition in conditions)
+        # ts_rank weights are {D, C, B, A}, each at most 1: the title is A, the body D.
+        return (
+            "SELECT a.id, a.story_id, a.feed_id, a.published_at,"
+            f" ts_rank('{{{1 / TITLE_WEIGHT}, 0, 0, 1}}', s.document, CAST(:rank AS tsquery))"
+            " FROM article_search AS s JOIN articles AS a ON a.id = s.article_id"
+            f" WHERE s.document @@ CAST(:match AS tsquery){where}"
+            " ORDER BY s.article_id DESC LIMIT :limit"
+        )
+
+    def _expression(self, match: TextMatch) -> str:
+        return tsquery_expression(match.required, match.excluded)
+
+    def _rank_params(self, match: TextMatch) -> dict[str, str]:
+        # ts_rank scores every article alike when the query has a negated part, so
+        # rank by the required words alone (the WHERE clause applies the exclusions).
+        return {"rank": tsquery_expression(match.required)}
+
+    def _any(self, match: TextMatch) -> str:
+        return tsquery_any(match.excluded)
+
+    def _exclusion_condition(self) -> str:
+        return (
+            "NOT EXISTS (SELECT 1 FROM article_search AS s WHERE s.article_id = a.id"
+            " AND s.document @@ CAST(:excluded AS tsquery))"
+        )
+
+
+def search_index_for(dialect_name: str) -> SearchIndex:
+    """The index implementation of a backend (``sqlite`` or ``postgresql``)."""
+    return TsvectorIndex() if dialect_name == "postgresql" else Fts5Index()
+
+
+def tsvector_literal(item: IndexText) -> str:
+    """``item``'s terms as a ``tsvector`` literal: title terms at weight A, then the body.
+
+    The body starts a position further than the title's end, so a phrase never spans
+    the two.
+    """
+    positions: defaultdict[str, list[str]] = defaultdict(list)
+    title = title_terms(item)
+    for position, term in enumerate(title, start=1):
+        positions[term].append(f"{position}A")
+    for position, term in enumerate(body_terms(item), start=len(title) + 2):
+        positions[term].append(str(min(position, _PG_MAX_POSITION)))
+    return " ".join(
+        f"'{term}':{','.join(places[:_PG_MAX_POSITIONS])}" for term, places in positions.items()
+    )
+
+
+def _fts5_row(item: IndexText) -> tuple[int, str, str]:
+    return item.article_id, " ".join(title_terms(item)), " ".join(body_terms(item))
+
+
+_FILTER_ONLY: Final = (
+    "SELECT a.id, a.story_id, a.feed_id, a.published_at, 0.0 FROM articles AS a"
+    " WHERE {where} ORDER BY a.published_at DESC, a.id DESC LIMIT :limit"
+)
+
+
+def _filter_conditions(query: ParsedQuery, params: dict[str, Any]) -> list[str]:
+    conditions: list[str] = []
+    if query.languages:
+        conditions.append("a.language IN :languages")
+        params["languages"] = sorted(query.languages)
+    if query.since is not None:
+        conditions.append("a.published_at >= :since")
+        params["since"] = query.since
+    if query.topics:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM article_topics AS t"
+            " WHERE t.article_id = a.id AND t.topic IN :topics)"
+        )
+        params["topics"] = sorted(query.topics)
+    if query.countries:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM article_countries AS c"
+            " WHERE c.article_id = a.id AND c.country IN :countries)"
+        )
+        params["countries"] = sorted(query.countries)
+    return conditions
+
+
+def _typed(statement: TextClause, query: ParsedQuery) -> TextualSelect:
+    """Bind the list parameters as expanding and the times through the UTC type."""
+    binds: list[BindParameter[Any]] = [
+        bindparam(name, expanding=True)
+        for name, values in (
+            ("languages", query.languages),
+            ("topics", query.topics),
+            ("countries", query.countries),
+        )
+        if values
+    ]
+    if query.since is not None:
+        binds.append(bindparam("since", type_=UTCDateTime()))
+    # The 4th column is read back through the UTC type: timezone-aware on SQLite too.
+    return statement.bindparams(*binds).columns(published_at=UTCDateTime())

@@ -1,0 +1,108 @@
+"""Reading the archive from a chat: /find with pages, /digest, /sources."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+
+from bot.telegram.callbacks import MAX_BYTES
+from storage import ArticleInput, Classification, FeedSpec, FetchRecord, Store
+from tests.botharness import NOW, BotWorld, world
+
+__all__ = ["world"]
+
+USER = 42
+FEEDS = [
+    FeedSpec("astanatimes", "The Astana Times", "https://astanatimes.com/feed/", "en", "kz"),
+    FeedSpec("gazeta", "Газета.uz & Co", "https://www.gazeta.uz/ru/rss/", None, "uz"),
+]
+
+
+def _article(slug: str, title: str, topic: str, country: str, hours_ago: float) -> ArticleInput:
+    summary = f"{title}. The details of the story, told plainly."
+    return ArticleInput(
+        guid=f"urn:{slug}",
+        url=f"https://news.example.kz/{slug}?a=1&b=2",
+        title=title,
+        summary=summary,
+        content="",
+        language="en",
+        published_at=NOW - timedelta(hours=hours_ago),
+        content_hash=hashlib.sha256(slug.encode()).hexdigest(),
+        classification=Classification(topics={topic: 2.0}, countries=[country]),
+    )
+
+
+def _archive(store: Store) -> None:
+    store.sync_feeds(FEEDS, now=NOW)
+    ids = {state.spec.key: state.id for state in store.feed_states()}
+    solar = [
+        _article(f"solar-{n}", f"Solar plant <{n}> opens & grows", "energy", "uz", n)
+        for n in range(1, 8)
+    ]
+    hubs = [_article("hub", "Astana Hub welcomes 40 startups", "it_hubs", "kz", 2)]
+    old = [_article("old", "Solar auction of last year", "energy", "kz", 30)]
+    store.save_articles(ids["astanatimes"], [(a, None) for a in solar + hubs + old], [], now=NOW)
+    store.record_fetch(
+        ids["gazeta"],
+        FetchRecord(NOW, succeeded=False, error="timeout", validators=None, next_attempt_at=NOW),
+    )
+
+
+@pytest.fixture
+def started(world: BotWorld) -> BotWorld:
+    _archive(world.store)
+    world.api.add_user(USER)
+    world.say(USER, "/start")
+    world.api.next_message(USER)
+    return world
+
+
+def test_find_alone_explains_the_syntax(started: BotWorld) -> None:
+    text = started.say(USER, "/find").text
+    for example in ('"data centre"', "-china", "topic:", "country:", "since:7d", "lang:"):
+        assert example in text
+
+
+def test_find_pages_through_results_with_escaped_titles(started: BotWorld) -> None:
+    first = started.say(USER, "/find solar")
+    assert first.text.startswith("🔎 1–5 of 8 for “solar”:")
+    assert "Solar plant <1> opens & grows" in first.text
+    assert '?a=1&amp;b=2"' in first.html  # the link survives escaping
+    assert len(first.button("More").get("callback_data", "").encode()) <= MAX_BYTES
+    second = started.click(first, "More")
+    assert second.message_id == first.message_id
+    assert second.text.startswith("🔎 6–8 of 8")
+    assert second.buttons == []
+
+
+def test_find_bad_queries(started: BotWorld) -> None:
+    assert started.say(USER, "/find zzzqqq").text == "Nothing found for “zzzqqq”."
+    too_long = started.say(USER, "/find " + "ж" * 5000).text
+    assert too_long == "That query is too long (5000 characters; at most 500)."
+    noted = started.say(USER, "/find solar topic:weather").text
+    assert "Unknown topic “weather” was ignored." in noted
+
+
+def test_a_stale_more_button_says_so(started: BotWorld) -> None:
+    first = started.say(USER, "/find solar")
+    query = started.api.press(USER, first.message_id, "fd:s:999999:5")
+    assert started.api.callback_answer(query)["text"] == "This search has expired: run /find again."
+
+
+def test_digest_lists_the_last_day_by_topic(started: BotWorld) -> None:
+    text = started.say(USER, "/digest").text
+    assert text.startswith("Your digest of the last 24 hours")
+    assert text.index("IT hubs & startups") < text.index("Astana Hub") < text.index("Energy")
+    assert "Solar plant <7> opens & grows" in text
+    assert "last year" not in text
+    started.store.chats.update(USER, countries=["tm"], now=NOW)
+    assert started.say(USER, "/digest").text == started.t("en", "digest_empty")
+
+
+def test_sources_show_language_country_and_health(started: BotWorld) -> None:
+    text = started.say(USER, "/sources").text
+    assert "Газета.uz & Co: several languages, Uzbekistan. ⚠️ failing (1 attempts in a row)" in text
+    assert "The Astana Times: English, Kazakhstan. ⏳ not collected yet" in text
