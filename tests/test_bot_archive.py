@@ -81,7 +81,7 @@ def test_find_pages_through_results_with_escaped_titles(started: BotWorld) -> No
 def test_find_bad_queries(started: BotWorld) -> None:
     assert started.say(USER, "/find zzzqqq").text == "Nothing found for “zzzqqq”."
     too_long = started.say(USER, "/find " + "ж" * 5000).text
-    assert too_long == "That query is too long (5000 characters; at most 500)."
+    assert too_long == "That query is too long (5000 characters; at most 512)."
     noted = started.say(USER, "/find solar topic:weather").text
     assert "Unknown topic “weather” was ignored." in noted
 

@@ -21,12 +21,11 @@ from bot.telegram.conversation import edit, language_of, load, reply
 from bot.telegram.services import Services
 from storage.chats import DEFAULT_DELIVERY_TIME, DEFAULT_TIMEZONE
 from storage.records import ChatSettings
+from storage.search.query import MAX_QUERY_CHARS, is_too_long
 from storage.search.results import SearchStatus
 
 PAGE_SIZE: Final = 5
 KEPT_SEARCHES: Final = 20
-#: Longer queries are refused before they reach the store (which refuses them too).
-MAX_QUERY_CHARS: Final = 500
 _SEARCHES_KEY: Final = "searches"
 _search_ids = itertools.count(1)
 
@@ -44,7 +43,7 @@ async def find(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not query:
         await reply(update, context, t.text(view.language, "find_help"))
         return
-    if len(query) > MAX_QUERY_CHARS:
+    if is_too_long(query):  # refused before it is remembered for the "more" button
         await reply(
             update,
             context,
