@@ -21,16 +21,21 @@ from urllib.parse import urlsplit
 
 from bot.config import ConfigError, Settings, load_config
 from bot.demo import run_demo
+from bot.i18n import Translator
 from bot.logs import configure_logging
 from bot.search_output import marks_for, print_search_results
+from bot.telegram.digest_render import render_digest, visible_text
+from bot.telegram.digest_wiring import build_dispatcher, selection_settings
 from bot.telegram.runner import BotRunner
 from bot.telegram.wiring import bot_runner
 from bot.wiring import build_classifier, collect_settings, feed_specs, open_store
 from jobs.classify import classify_json_lines
 from jobs.collect import CollectionReport, Collector, FeedStatus
+from jobs.digest.dispatch import DispatchReport
+from jobs.digest.preview import preview
 from jobs.reclassify import reclassify_archive
-from jobs.scheduler import CollectionScheduler
-from storage import FeedState, MigrationError, StorageError, mask_url
+from jobs.scheduler import WorkerScheduler
+from storage import FeedState, MigrationError, StorageError, Store, mask_url
 from storage import check as check_schema
 from storage import upgrade as upgrade_schema
 from storage.search.results import SearchStatus
@@ -41,6 +46,8 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_DATABASE = 3
+
+ROLES = ("all", "bot", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("run", help="run the service: scheduled collection (and the bot)")
+    run = commands.add_parser(
+        "run", help="run the service: scheduled collection, digest delivery, the bot"
+    )
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="bot: take updates; worker: collect (one worker at a time) and deliver "
+        "digests; all (default): both in one process",
+    )
+    digest = commands.add_parser("digest", help="show a chat's next digest without sending it")
+    digest.add_argument(
+        "--preview", type=int, required=True, metavar="CHAT_ID", help="the chat's Telegram id"
+    )
+    dispatch = commands.add_parser("dispatch", help="deliver the digests that are due")
+    dispatch.add_argument(
+        "--once", action="store_true", required=True, help="send what is due now, then exit"
+    )
     demo = commands.add_parser(
         "demo", help="try the bot in this terminal: local Bot API, sample feeds, no token"
     )
@@ -127,7 +151,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "classify":
         return _classify(settings, sys.stdin, sys.stdout)
     if command == "run":
-        return _run(settings)
+        return _run(settings, args.role)
+    if command == "digest":
+        return _preview(settings, args.preview, sys.stdout)
+    if command == "dispatch":
+        return _dispatch_once(settings, sys.stdout)
     if command == "demo":
         return run_demo(settings, sys.stdin, sys.stdout, language=args.language)
     if command == "collect":
@@ -235,26 +263,73 @@ def _db(action: str, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _run(settings: Settings) -> int:
+def _preview(settings: Settings, chat_id: int, out: TextIO) -> int:
+    with open_store(settings) as store:
+        chat = store.chats.get(chat_id)
+        if chat is None:
+            print(f"steppe: no chat with id {chat_id}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        digest = preview(store, chat, datetime.now(UTC), selection_settings(settings))
+    messages = render_digest(Translator(), chat, digest)
+    for number, message in enumerate(messages, start=1):
+        if len(messages) > 1:
+            print(f"--- message {number} of {len(messages)} ---", file=out)
+        print(visible_text(message), file=out)
+    return EXIT_OK
+
+
+def _dispatch_once(settings: Settings, out: TextIO) -> int:
+    if not settings.telegram.token.get_secret_value():
+        raise ConfigError(settings.source, "telegram.token", "needed to send digests")
+    with open_store(settings) as store:
+        report = asyncio.run(_deliver_due(settings, store))
+    print_dispatch_report(report, out)
+    return EXIT_PROBLEMS if report.failed else EXIT_OK
+
+
+async def _deliver_due(settings: Settings, store: Store) -> DispatchReport:
+    dispatcher, telegram_bot = build_dispatcher(settings, store)
+    async with telegram_bot:
+        return await dispatcher.run_once()
+
+
+def _run(settings: Settings, role: str = "all") -> int:
     classifier = build_classifier(settings)
+    token_set = bool(settings.telegram.token.get_secret_value())
     with (
         open_store(settings) as store,
         Collector(store, classifier, collect_settings(settings)) as collector,
     ):
-        collector.start()
         bot: BotRunner | None = None
-        if not settings.telegram.token.get_secret_value():
-            log.info("no Telegram token configured: running the collector only")
-        else:
-            bot = bot_runner(settings, store, collector)
-        log.info("collecting %d feeds", sum(f.enabled for f in feed_specs(settings)))
-        asyncio.run(_serve(collector, bot))
+        if role in ("all", "bot"):
+            if token_set:
+                bot = bot_runner(settings, store, collector if role == "all" else None)
+            elif role == "bot":
+                raise ConfigError(settings.source, "telegram.token", "needed for --role bot")
+            else:
+                log.info("no Telegram token configured: running the collector only")
+        working = role in ("all", "worker")
+        if working:
+            collector.start()
+            log.info("collecting %d feeds", sum(f.enabled for f in feed_specs(settings)))
+        asyncio.run(_serve(settings, store, collector if working else None, bot, token_set))
     return EXIT_OK
 
 
-async def _serve(collector: Collector, bot: BotRunner | None = None) -> None:
-    """The scheduler and (with a token) the bot in one event loop, until a signal."""
-    scheduler = CollectionScheduler(collector)
+async def _serve(
+    settings: Settings,
+    store: Store,
+    collector: Collector | None,
+    bot: BotRunner | None,
+    deliver: bool,
+) -> None:
+    """The worker's jobs (with a collector) and the bot, in one event loop, until a signal."""
+    telegram_bot = None
+    dispatcher = None
+    if collector is not None and deliver:
+        dispatcher, telegram_bot = build_dispatcher(settings, store)
+        await telegram_bot.initialize()
+    scheduler = WorkerScheduler(store, dispatcher=dispatcher, collector=collector)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -270,7 +345,10 @@ async def _serve(collector: Collector, bot: BotRunner | None = None) -> None:
         if bot is not None:
             await bot.stop()
         scheduler.shutdown()
-        await collector.wait_idle()  # let a collection in progress finish its writes
+        if collector is not None:
+            await collector.wait_idle()  # let a collection in progress finish its writes
+        if telegram_bot is not None:
+            await telegram_bot.shutdown()
 
 
 # -- output -----------------------------------------------------------------------------
@@ -300,6 +378,19 @@ def print_report(report: CollectionReport, out: TextIO) -> None:
         f"{report.failed} failed, {report.not_due} not due ({seconds:.1f} s)",
         file=out,
     )
+
+
+def print_dispatch_report(report: DispatchReport, out: TextIO) -> None:
+    """The summary of ``steppe dispatch --once``."""
+    print(
+        f"digests: {report.sent} sent, {report.empty} with nothing new, "
+        f"{report.requeued} requeued, {report.failed} failed, {report.blocked} blocked, "
+        f"{report.skipped} skipped (due before the grace period); "
+        f"{report.messages} messages, {report.plain_fallbacks} sent as plain text",
+        file=out,
+    )
+    for error in report.errors:
+        print(f"  failed: {error}", file=out)
 
 
 def _print_feeds(states: Sequence[FeedState], out: TextIO) -> None:

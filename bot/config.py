@@ -100,6 +100,37 @@ class CollectionConfig(_Section):
     workers: Annotated[int, Field(ge=0, le=32)] = 1
 
 
+class DigestConfig(_Section):
+    """What a digest holds (``[digest]``)."""
+
+    max_per_topic: Annotated[int, Field(ge=1, le=20)] = 5
+    first_window_hours: Annotated[float, Field(gt=0, le=168)] = 24.0
+    """How far back a chat's first digest looks."""
+    max_window_hours: Annotated[float, Field(gt=0, le=168)] = 48.0
+    """How far back any digest looks, however long since the last one."""
+    quiet_day: Literal["note", "silent"] = "note"
+    """When nothing is new: a short note, or no message at all."""
+
+
+class DeliveryConfig(_Section):
+    """How digests are sent (``[delivery]``)."""
+
+    messages_per_second: Annotated[float, Field(gt=0, le=1000)] = 30.0
+    """Overall sending rate; Telegram allows about 30/s, 1000/s with paid broadcasts."""
+    chat_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    group_messages_per_minute: Annotated[int, Field(ge=1, le=60)] = 20
+    grace_hours: Annotated[float, Field(ge=0, le=24)] = 6.0
+    """Digests due longer ago than this (the service was down) are skipped, recorded."""
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    backoff_seconds: Annotated[float, Field(gt=0)] = 2.0
+    max_backoff_seconds: Annotated[float, Field(gt=0)] = 120.0
+    max_flood_wait_seconds: Annotated[float, Field(ge=0)] = 60.0
+    """A longer 429 wait gives the digest back to the ledger instead of holding it."""
+    lease_seconds: Annotated[float, Field(ge=30)] = 300.0
+    batch: Annotated[int, Field(ge=1, le=10_000)] = 200
+    request_timeout: PositiveFloat = 10.0
+
+
 class FeedConfig(_Section):
     key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -122,6 +153,8 @@ class Settings(_Section):
     telegram: TelegramConfig = TelegramConfig()
     database: DatabaseConfig = DatabaseConfig()
     collection: CollectionConfig = CollectionConfig()
+    digest: DigestConfig = DigestConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     classifier: dict[str, Any] = Field(default_factory=dict)
     feeds: tuple[FeedConfig, ...] = ()
     source: str = Field(default="<defaults>", exclude=True)

@@ -1,64 +1,118 @@
-"""The collection scheduler: an APScheduler 3 job that collects what is due.
+"""The worker's scheduler: collect what is due and deliver what is due, every minute.
 
-Each feed carries its own next attempt time (its interval, or a backoff after
-failures), so the job only has to wake up regularly and ask the collector to fetch the
-feeds that are due. The collector's lock, ``max_instances=1`` and ``coalesce`` make
-sure two collections never run at once, however long one takes.
+Both are APScheduler 3 interval jobs in the process's event loop, each with
+``max_instances=1`` and ``coalesce`` (a slow run is never overlapped, missed ticks are
+not replayed). The schedules themselves are data (each feed's next attempt, each chat's
+``next_digest_at``), so a tick only asks the :class:`~jobs.collect.Collector` to fetch
+the feeds that are due and the :class:`~jobs.digest.dispatch.Dispatcher` to deliver the
+digests that are due.
+
+Collection across several workers: each tick tries the cluster-wide lock
+``"collect"`` (:meth:`storage.store.Store.exclusive`, a PostgreSQL advisory lock) and
+collects only while holding it; the others skip that tick. Delivery needs no such
+lock: workers claim disjoint ledger rows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs.collect import CollectionBusyError, CollectionReport, Collector
+from jobs.digest.dispatch import Dispatcher, DispatchReport
+from storage import Store
 
 log = logging.getLogger(__name__)
 
-#: How often the scheduler looks for due feeds. Feeds are fetched at their own interval.
 TICK = timedelta(minutes=1)
+COLLECT_LOCK = "collect"
 COLLECT_JOB_ID = "collect"
+DISPATCH_JOB_ID = "dispatch"
 
 
-class CollectionScheduler:
+class WorkerScheduler:
     """Owns an :class:`AsyncIOScheduler`; start it inside a running event loop."""
 
     def __init__(
         self,
-        collector: Collector,
+        store: Store,
         *,
+        dispatcher: Dispatcher | None,
+        collector: Collector | None,
         tick: timedelta = TICK,
-        on_report: Callable[[CollectionReport], None] | None = None,
     ) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
         self._collector = collector
         self._tick = tick
-        self._on_report = on_report
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
     def start(self, *, now: datetime | None = None) -> None:
-        """Schedule the collection job (first run right away) and start the scheduler."""
-        self._scheduler.add_job(
-            self.collect_due,
-            IntervalTrigger(seconds=self._tick.total_seconds(), timezone=UTC),
-            id=COLLECT_JOB_ID,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=int(self._tick.total_seconds()),
-            next_run_time=now or datetime.now(UTC),
+        first = now or datetime.now(UTC)
+        jobs = (
+            (DISPATCH_JOB_ID, self.dispatch_due, self._dispatcher),
+            (COLLECT_JOB_ID, self.collect_due, self._collector),
         )
+        for job_id, job, needed in jobs:
+            if needed is None:
+                continue
+            self._scheduler.add_job(
+                job,
+                IntervalTrigger(seconds=self._tick.total_seconds(), timezone=UTC),
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(self._tick.total_seconds()),
+                next_run_time=first,
+            )
         self._scheduler.start()
 
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    async def collect_due(self) -> CollectionReport | None:
-        """One tick: collect the due feeds. Returns None when a run is already going on."""
+    async def dispatch_due(self) -> DispatchReport | None:
+        """One tick of delivery; the scheduler survives anything a run throws."""
+        if self._dispatcher is None:
+            return None
         try:
+            report = await self._dispatcher.run_once()
+        except Exception:
+            log.exception("digest dispatch failed (claimed digests resume after their lease)")
+            return None
+        if report.claimed or report.opened:
+            log.info(
+                "digests: opened=%d sent=%d empty=%d requeued=%d failed=%d blocked=%d "
+                "skipped=%d messages=%d",
+                report.opened,
+                report.sent,
+                report.empty,
+                report.requeued,
+                report.failed,
+                report.blocked,
+                report.skipped,
+                report.messages,
+            )
+        return report
+
+    async def collect_due(self) -> CollectionReport | None:
+        """One collection tick, only while holding the cluster-wide lock.
+
+        Returns the run's report; ``None`` when another worker holds the lock, the
+        previous run is still going on, or the run failed (logged).
+        """
+        if self._collector is None:
+            return None
+        lock = self._store.exclusive(COLLECT_LOCK)
+        held = await asyncio.to_thread(lock.__enter__)
+        try:
+            if not held:
+                log.debug("collection skipped: another worker holds the lock")
+                return None
             report = await self._collector.run()
         except CollectionBusyError:
             log.info("collection skipped: the previous one is still running")
@@ -66,6 +120,8 @@ class CollectionScheduler:
         except Exception:  # the scheduler must survive anything one run throws
             log.exception("collection run failed")
             return None
+        finally:
+            await asyncio.to_thread(lock.__exit__, None, None, None)
         if report.feeds:
             log.info(
                 "collection done feeds=%d new=%d updated=%d failed=%d",
@@ -74,6 +130,4 @@ class CollectionScheduler:
                 report.updated,
                 report.failed,
             )
-        if self._on_report is not None:
-            self._on_report(report)
         return report

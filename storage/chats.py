@@ -82,6 +82,9 @@ class Chats:
                 )
                 session.flush()
             else:
+                if not chat.active:
+                    # Back after a block: plan from now, not the days it missed.
+                    chat.next_digest_at = None
                 chat.kind, chat.title, chat.active, chat.updated_at = kind, title, True, now
             return _settings(session, chat), created
 
@@ -121,6 +124,11 @@ class Chats:
                 chat.delivery_time = delivery_time.replace(second=0, microsecond=0)
             if paused is not None:
                 chat.paused = paused
+            if timezone is not None or delivery_time is not None or paused is not None:
+                # Recomputed by the next scheduler tick (jobs.digest.schedule owns the
+                # arithmetic); the ledger's one row per local date keeps a moved time
+                # from producing a second digest on a day that already had one.
+                chat.next_digest_at = None
             if topic_list is not None:
                 session.execute(delete(ChatTopic).where(ChatTopic.chat_id == chat_id))
                 session.add_all(ChatTopic(chat_id=chat_id, topic=t) for t in topic_list)
@@ -143,6 +151,7 @@ class Chats:
                 return False
             if chat.active != active:
                 chat.active, chat.updated_at = active, now
+                chat.next_digest_at = None
             return True
 
     def delete(self, chat_id: int) -> bool:
@@ -151,6 +160,7 @@ class Chats:
             # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
             session.execute(delete(ChatTopic).where(ChatTopic.chat_id == chat_id))
             session.execute(delete(ChatCountry).where(ChatCountry.chat_id == chat_id))
+            self._store.deliveries.forget_chat(session, chat_id)
             result = session.execute(delete(Chat).where(Chat.id == chat_id))
             return bool(getattr(result, "rowcount", 0))
 

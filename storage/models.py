@@ -10,15 +10,17 @@ digests and search can filter "energy news about Uzbekistan" with indexed joins.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -196,6 +198,10 @@ class Chat(Base):
     """False once Telegram refuses messages to the chat (blocked, removed)."""
     created_at: Mapped[utc_datetime]
     updated_at: Mapped[utc_datetime]
+    next_digest_at: Mapped[utc_datetime | None] = mapped_column(index=True)
+    """When the next digest is due (UTC), computed by :mod:`jobs.digest.schedule` from
+    :attr:`delivery_time` and :attr:`timezone`; ``None`` until computed, and again
+    whenever those settings change (the next scheduler tick recomputes it)."""
 
 
 class ChatTopic(Base):
@@ -220,6 +226,46 @@ class ChatCountry(Base):
     country: Mapped[str_code] = mapped_column(primary_key=True, index=True)
 
 
+# -- digest deliveries ------------------------------------------------------------------
+# The ledger (an outbox) of daily digests: one row per chat and local date, whatever
+# happens. The unique constraint is what makes a digest exactly-once per day: a second
+# worker, a restart or a clock change can only find the row, never add another.
+
+
+class Delivery(Base):
+    """One chat's digest for one local date, and how far its delivery got."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "local_date"),
+        Index("ix_deliveries_state_not_before", "state", "not_before"),
+    )
+
+    id: Mapped[intpk]
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), index=True
+    )
+    local_date: Mapped[date] = mapped_column(Date)
+    """The chat's calendar date (in its time zone) the digest belongs to."""
+    due_at: Mapped[utc_datetime]
+    state: Mapped[str_code]
+    """``pending``, ``sending``, ``sent``, ``empty``, ``skipped``, ``failed``, ``blocked``."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[utc_datetime]
+    """A pending row is not claimed before this time (flood control, backoff)."""
+    worker: Mapped[str_short | None]
+    lease_until: Mapped[utc_datetime | None]
+    """A ``sending`` row whose lease ran out belongs to a worker that died: reclaimable."""
+    parts: Mapped[list[str] | None] = mapped_column(JSON)
+    """The rendered messages, fixed once built so a resumed delivery sends the same."""
+    story_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    sent_parts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[text | None]
+    created_at: Mapped[utc_datetime]
+    updated_at: Mapped[utc_datetime]
+    sent_at: Mapped[utc_datetime | None]
+
+
 __all__ = [
     "NAMING_CONVENTION",
     "SEARCH_INDEX_TABLES",
@@ -230,6 +276,7 @@ __all__ = [
     "Chat",
     "ChatCountry",
     "ChatTopic",
+    "Delivery",
     "Feed",
     "SearchIndexState",
     "Story",

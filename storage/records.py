@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 #: Topic codes the classifier may assign.
 TOPICS: tuple[str, ...] = ("it_hubs", "energy", "policy", "society")
@@ -225,3 +225,105 @@ class RecentArticle:
     published_at: datetime
     topics: tuple[str, ...]
     countries: tuple[str, ...]
+
+
+# -- digest deliveries -------------------------------------------------------------------
+
+#: Ledger states. ``pending`` and ``sending`` are open; the others are final.
+DELIVERY_PENDING = "pending"
+DELIVERY_SENDING = "sending"
+DELIVERY_SENT = "sent"
+DELIVERY_EMPTY = "empty"
+"""Nothing new and the chat asked for no "quiet day" note: nothing was sent."""
+DELIVERY_SKIPPED = "skipped"
+"""Due longer ago than the grace period (the service was down): not sent, on purpose."""
+DELIVERY_FAILED = "failed"
+DELIVERY_BLOCKED = "blocked"
+"""Telegram refused the chat (blocked, removed): the chat was marked inactive."""
+FINAL_DELIVERY_STATES: tuple[str, ...] = (
+    DELIVERY_SENT,
+    DELIVERY_EMPTY,
+    DELIVERY_SKIPPED,
+    DELIVERY_FAILED,
+    DELIVERY_BLOCKED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSchedule:
+    """What the scheduler needs to know about a chat that is due (or not yet planned)."""
+
+    chat_id: int
+    timezone: str
+    delivery_time: time
+    next_digest_at: datetime | None
+    """``None``: never computed, or the settings changed since."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A ledger row to create: the chat's digest for ``local_date``, due at ``due_at``."""
+
+    local_date: date
+    due_at: datetime
+    skipped: bool = False
+    """Created final (``skipped``): it was due longer ago than the grace period."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePlan:
+    """A chat's scheduling decision, applied only if nobody else changed it meanwhile."""
+
+    chat_id: int
+    expected: datetime | None
+    """The ``next_digest_at`` the decision was based on (compare-and-set)."""
+    next_digest_at: datetime
+    openings: tuple[Opening, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A ledger row: one chat's digest for one local date."""
+
+    id: int
+    chat_id: int
+    local_date: date
+    due_at: datetime
+    state: str
+    attempts: int
+    not_before: datetime
+    worker: str | None
+    parts: tuple[str, ...] | None
+    """The rendered messages, once built (``None`` before; empty: nothing to send)."""
+    story_ids: tuple[int, ...]
+    sent_parts: int
+    error: str | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatHistory:
+    """What a chat received recently: when its last digest went out, and which stories."""
+
+    last_sent_at: datetime | None
+    story_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestArticle:
+    """An article a digest may carry, with everything ranking and rendering need."""
+
+    id: int
+    story_id: int
+    title: str
+    summary: str
+    url: str
+    outlet: str
+    outlet_country: str
+    language: str
+    published_at: datetime
+    first_seen_at: datetime
+    topics: Mapping[str, float]
+    """Assigned topics with the classifier's scores."""
+    countries: tuple[str, ...]
+    """Countries the article is about, most prominent first."""

@@ -12,6 +12,7 @@ in the plain records of :mod:`storage.records`. Driver errors never escape: they
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrate
 from storage.chats import Chats
+from storage.deliveries import Deliveries
 from storage.driver_sql import IN_CHUNK, DriverSql
 from storage.engine import WRITE_OPTION, create_engine_for, describe_db_error, mask_url
 from storage.errors import (
@@ -37,6 +39,7 @@ from storage.records import (
     ArticleInput,
     ArticleText,
     Classification,
+    DigestArticle,
     FeedSpec,
     FeedState,
     FetchRecord,
@@ -84,6 +87,8 @@ class Store:
         self._search = search_index_for(engine.dialect.name)
         self.chats = Chats(self)
         """Chats and their settings."""
+        self.deliveries = Deliveries(self)
+        """The digest ledger: who gets which day's digest, and how far it got."""
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -640,6 +645,110 @@ class Store:
 
     # -- helpers -------------------------------------------------------------------
 
+    # -- digest ------------------------------------------------------------------------
+
+    def digest_articles(
+        self, *, seen_since: datetime, published_since: datetime
+    ) -> list[DigestArticle]:
+        """Classified articles first seen at or after ``seen_since`` and published at or
+        after ``published_since``: every candidate of the digests built now.
+
+        Both bounds matter: "first seen" makes an article collected late (its outlet was
+        down) still new to a chat, "published" keeps a feed's backlog of old articles
+        out. Only articles with at least one topic and one country are returned (a
+        digest is organised by topic and filtered by country). Oldest first.
+        """
+        seen_since = _aware(seen_since, "seen_since")
+        published_since = _aware(published_since, "published_since")
+        with self._read() as session:
+            rows = session.execute(
+                select(
+                    Article.id,
+                    Article.story_id,
+                    Article.title,
+                    Article.summary,
+                    Article.url,
+                    Feed.name,
+                    Feed.country,
+                    Article.language,
+                    Article.published_at,
+                    Article.first_seen_at,
+                )
+                .join(Feed, Feed.id == Article.feed_id)
+                .where(Article.first_seen_at >= seen_since)
+                .where(Article.published_at >= published_since)
+                .order_by(Article.published_at, Article.id)
+            ).all()
+            ids = [row[0] for row in rows]
+            topics_of: dict[int, dict[str, float]] = {}
+            countries_of: dict[int, list[str]] = {}
+            for chunk in _chunks(ids):
+                for article_id, topic, score in session.execute(
+                    select(ArticleTopic.article_id, ArticleTopic.topic, ArticleTopic.score).where(
+                        ArticleTopic.article_id.in_(chunk)
+                    )
+                ):
+                    topics_of.setdefault(article_id, {})[topic] = float(score)
+                for article_id, country in session.execute(
+                    select(ArticleCountry.article_id, ArticleCountry.country)
+                    .where(ArticleCountry.article_id.in_(chunk))
+                    .order_by(ArticleCountry.article_id, ArticleCountry.rank)
+                ):
+                    countries_of.setdefault(article_id, []).append(country)
+        return [
+            DigestArticle(
+                id=article_id,
+                story_id=story_id,
+                title=title,
+                summary=summary,
+                url=url,
+                outlet=outlet,
+                outlet_country=outlet_country,
+                language=language,
+                published_at=published_at,
+                first_seen_at=first_seen_at,
+                topics=topics_of[article_id],
+                countries=tuple(countries_of[article_id]),
+            )
+            for (
+                article_id,
+                story_id,
+                title,
+                summary,
+                url,
+                outlet,
+                outlet_country,
+                language,
+                published_at,
+                first_seen_at,
+            ) in rows
+            if article_id in topics_of and article_id in countries_of
+        ]
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Hold the cluster-wide lock ``name`` for the ``with`` block, if it is free.
+
+        Yields True when this process holds it, False when another does (do not wait:
+        the other one is doing the work). PostgreSQL: a session advisory lock on a
+        dedicated connection, released when the block ends or the connection drops
+        (a crashed holder frees it). SQLite serves one host, where a single process runs
+        the scheduled jobs: always True.
+        """
+        if self._engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = _lock_key(name)
+        with self._translate_errors(), self._single_reads.connect() as connection:
+            held = bool(
+                connection.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (key,)).scalar()
+            )
+            try:
+                yield held
+            finally:
+                if held:
+                    connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+
     # -- bot queries ---------------------------------------------------------------
 
     def recent_articles(
@@ -800,6 +909,12 @@ class Store:
         """Set each story's ``updated_at`` to its newest article's publication time."""
         for chunk in _chunks(sorted(story_ids)):
             connection.exec_driver_sql(self._sql.refresh_story_times_sql(len(chunk)), tuple(chunk))
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory lock key for ``name``."""
+    digest = hashlib.blake2b(f"steppe:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:

@@ -92,17 +92,33 @@ def test_a_stale_more_button_says_so(started: BotWorld) -> None:
     assert started.api.callback_answer(query)["text"] == "This search has expired: run /find again."
 
 
-def test_digest_lists_the_last_day_by_topic(started: BotWorld) -> None:
-    text = started.say(USER, "/digest").text
-    assert text.startswith("Your digest of the last 24 hours")
+def test_digest_shows_the_next_digest_by_topic_with_its_buttons(started: BotWorld) -> None:
+    message = started.say(USER, "/digest")
+    text = message.text
+    assert text.startswith("📰 Steppe Digest · November 20, 2026")
     assert text.index("IT hubs & startups") < text.index("Astana Hub") < text.index("Energy")
-    assert "Solar plant <7> opens & grows" in text
+    # Five stories per topic at most, the freshest first; last year's auction is out.
+    assert "Solar plant <1> opens & grows" in text
+    assert "Solar plant <6>" not in text
     assert "last year" not in text
+    assert message.button_labels == ["⚙️ Settings", "⏸ Pause"]
     started.store.chats.update(USER, countries=["tm"], now=NOW)
-    assert started.say(USER, "/digest").text == started.t("en", "digest_empty")
+    quiet = started.say(USER, "/digest").text
+    assert quiet.endswith(started.t("en", "digest_quiet"))
 
 
 def test_sources_show_language_country_and_health(started: BotWorld) -> None:
     text = started.say(USER, "/sources").text
     assert "Газета.uz & Co: several languages, Uzbekistan. ⚠️ failing (1 attempts in a row)" in text
     assert "The Astana Times: English, Kazakhstan. ⏳ not collected yet" in text
+
+
+def test_the_buttons_under_a_digest_open_the_settings_and_pause(started: BotWorld) -> None:
+    digest = started.say(USER, "/digest")
+    started.api.click(digest, "Settings")
+    assert "Asia/Almaty" in started.api.next_message(USER).text
+    started.api.click(digest, "Pause")
+    assert started.api.next_message(USER).text == started.t("en", "paused")
+    chat = started.store.chats.get(USER)
+    assert chat is not None
+    assert chat.paused

@@ -1,4 +1,4 @@
-"""The collection scheduler: ticks collect what is due, never two runs at once."""
+"""The worker scheduler: ticks collect what is due, never two runs at once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 from jobs.collect import CollectionReport
-from jobs.scheduler import COLLECT_JOB_ID, CollectionScheduler
+from jobs.scheduler import COLLECT_JOB_ID, WorkerScheduler
 from storage import Store
 from tests.feedserver import FeedServer
 from tests.test_collect import HUB_EN, T0, FakeClock, feed, make_collector, rss
@@ -18,9 +18,8 @@ def test_overlapping_ticks_run_one_collection(store: Store) -> None:
     with FeedServer() as server:
         route = server.route("/feed.xml", body=rss([HUB_EN]), gate=gate)
         store.sync_feeds([feed("astana", server.url("/feed.xml"))])
-        reports: list[CollectionReport] = []
-        scheduler = CollectionScheduler(
-            make_collector(store, FakeClock(T0)), on_report=reports.append
+        scheduler = WorkerScheduler(
+            store, dispatcher=None, collector=make_collector(store, FakeClock(T0))
         )
 
         async def two_ticks() -> tuple[CollectionReport | None, CollectionReport | None]:
@@ -35,12 +34,16 @@ def test_overlapping_ticks_run_one_collection(store: Store) -> None:
     assert second is None
     assert first is not None
     assert first.new == 1
-    assert reports == [first]
     assert len(server.requests_for("/feed.xml")) == 1
 
 
 def test_the_job_is_scheduled_once_with_no_overlap(store: Store) -> None:
-    scheduler = CollectionScheduler(make_collector(store, FakeClock(T0)), tick=timedelta(minutes=1))
+    scheduler = WorkerScheduler(
+        store,
+        dispatcher=None,
+        collector=make_collector(store, FakeClock(T0)),
+        tick=timedelta(minutes=1),
+    )
 
     async def started() -> tuple[int, bool, int]:
         scheduler.start(now=T0 + timedelta(days=3650))  # first run far away: nothing runs

@@ -25,7 +25,7 @@ from telegram.ext import (
 
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.telegram import callbacks as cb
-from bot.telegram.handlers import archive, fallback, onboarding, operators, settings
+from bot.telegram.handlers import archive, digest, fallback, onboarding, operators, settings
 from bot.telegram.services import SERVICES_KEY, Services
 
 #: Commands shown in Telegram's menu, in this order (the operators' are not listed).
@@ -60,7 +60,7 @@ _COMMANDS: Final = {
     "resume": settings.resume,
     "stop": settings.stop,
     "find": archive.find,
-    "digest": archive.digest,
+    "digest": digest.digest_now,
     "sources": archive.sources,
     "stats": operators.stats,
     "collect": operators.collect,
@@ -106,6 +106,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     for name, callback in _COMMANDS.items():
         application.add_handler(CommandHandler(name, callback, filters=_NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(archive.more, pattern=f"^{cb.FIND}:"))
+    application.add_handler(CallbackQueryHandler(digest.on_footer, pattern=f"^{cb.DIGEST}:"))
     settings_actions = "|".join(
         sorted({cb.TOPIC, cb.COUNTRY, cb.TIME, cb.TIMEZONE, cb.LANGUAGE, cb.NEXT, cb.STOP})
     )

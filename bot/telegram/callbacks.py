@@ -24,7 +24,9 @@ LANGUAGE: Final = "lg"
 NEXT: Final = "nx"
 FIND: Final = "fd"
 STOP: Final = "st"
-ACTIONS: Final = frozenset({TOPIC, COUNTRY, TIME, TIMEZONE, LANGUAGE, NEXT, FIND, STOP})
+DIGEST: Final = "dg"
+"""The buttons under a digest: ``dg:s:settings``, ``dg:s:pause``."""
+ACTIONS: Final = frozenset({TOPIC, COUNTRY, TIME, TIMEZONE, LANGUAGE, NEXT, FIND, STOP, DIGEST})
 
 SETUP: Final = "o"
 SINGLE: Final = "s"

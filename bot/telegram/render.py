@@ -1,4 +1,5 @@
-"""Messages as Telegram HTML: settings, search results, the simple digest, sources, stats.
+"""Messages as Telegram HTML: settings, search results, sources, stats (the digest:
+:mod:`bot.telegram.digest_render`).
 
 Everything that came from outside (titles, snippets, outlet names, queries) is escaped
 through :mod:`bot.i18n`; and every message fits Telegram's 4096 characters: lists are
@@ -16,13 +17,13 @@ from babel.dates import format_date, format_datetime
 
 from bot.i18n import Html, Translator, escape
 from bot.telegram.choices import COUNTRIES, format_time
-from storage.records import ChatCounts, ChatSettings, FeedState, RecentArticle
+from storage.records import ChatCounts, ChatSettings, FeedState
 from storage.search.results import NoteKind, SearchHit, SearchResults
 from storage.search.snippets import Snippet
 
 MAX_MESSAGE: int = 4096
 MAX_TITLE = 300
-#: What ``/digest`` covers, until the digest issue's real digest.
+#: What the operators' "articles of the last 24 hours" counts.
 DIGEST_WINDOW = timedelta(hours=24)
 _ELLIPSIS = "…"
 
@@ -137,28 +138,6 @@ def _hit(t: Translator, chat: ChatSettings, number: int, hit: SearchHit) -> str:
     if hit.also:
         lines.append(t.text(chat.language, "also_in", outlets=", ".join(hit.also[:5])))
     return "\n".join(lines)
-
-
-def digest(t: Translator, chat: ChatSettings, articles: Sequence[RecentArticle]) -> str:
-    """The simple ``/digest``: the last day's articles grouped by the chat's topics."""
-    lang = chat.language
-    if not articles:
-        return t.text(lang, "digest_empty")
-    blocks = [t.text(lang, "digest_header")]
-    placed: set[int] = set()
-    for topic in chat.topics:
-        items = [a for a in articles if topic in a.topics and a.id not in placed]
-        if not items:
-            continue
-        placed.update(a.id for a in items)
-        lines = [f"<b>{escape(t.text(lang, f'topic_{topic}'))}</b>"]
-        lines += [
-            f'• <a href="{escape(a.url)}">{escape(_shorten(a.title, MAX_TITLE))}</a>'
-            f" · <i>{escape(a.outlet)}</i>"
-            for a in items
-        ]
-        blocks.append("\n".join(lines))
-    return fit(blocks)
 
 
 def sources(t: Translator, chat: ChatSettings, feeds: Sequence[FeedState]) -> str:

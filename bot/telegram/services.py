@@ -12,6 +12,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 from telegram.ext import ContextTypes
 
 from bot.i18n import Translator
+from jobs.digest.selection import SelectionSettings
 from storage import Store
 
 SERVICES_KEY: Final = "services"
@@ -45,6 +46,8 @@ class Services:
     """Runs one collection now (``/collect``); ``None`` when no collector runs here."""
     clock: Callable[[], datetime] = field(default=_utc_now)
     """The current time, UTC-aware (tests pass a fixed clock)."""
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    """The digest's content rules (``[digest]``), for ``/digest``."""
 
     def now(self) -> datetime:
         return self.clock()

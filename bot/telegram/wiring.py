@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.telegram.app import build_application
+from bot.telegram.digest_wiring import selection_settings
 from bot.telegram.runner import BotRunner, Webhook
 from bot.telegram.services import CollectionSummary, Services
 from jobs.collect import Collector
@@ -26,6 +27,7 @@ def bot_runner(settings: Settings, store: Store, collector: Collector | None) ->
         translator=Translator(),
         operators=frozenset(telegram.admins),
         collect=collect_now if collector is not None else None,
+        selection=selection_settings(settings),
     )
     application = build_application(
         services,

@@ -44,7 +44,7 @@ def rank(candidates: Sequence[Candidate], now: datetime) -> list[RankedStory]:
     for candidate in candidates:
         fresh = recency(candidate.published_at, now)
         if top > 0:
-            score = (1 - RECENCY_WEIGHT) * candidate.relevance / top + RECENCY_WEIGHT * fresh
+            score = (1 - RECENCY_WEIGHT) * (candidate.relevance / top) + RECENCY_WEIGHT * fresh
         else:
             score = fresh
         stories.setdefault(candidate.story_id, []).append((score, candidate))

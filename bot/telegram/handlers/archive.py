@@ -1,4 +1,4 @@
-"""Reading the archive: ``/find`` with its pages, ``/digest`` and ``/sources``.
+"""Reading the archive: ``/find`` with its pages and ``/sources``.
 
 Anyone in a chat may read; these commands change nothing. A search's text stays on the
 server (``chat_data``, the newest :data:`KEPT_SEARCHES`): the "more" button carries
@@ -129,23 +129,6 @@ def _view(services: Services, chat: ChatSettings | None, update: Update) -> Chat
         created_at=moment,
         updated_at=moment,
     )
-
-
-async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/digest``: the last 24 hours on the chat's topics and countries, by topic."""
-    services, _target, chat = await load(update, context)
-    t = services.translator
-    if chat is None:
-        await reply(update, context, t.text(language_of(services, None, update), "not_started"))
-        return
-    articles = await services.db(
-        services.store.recent_articles,
-        services.now() - render.DIGEST_WINDOW,
-        topics=chat.topics,
-        countries=chat.countries,
-        limit=60,
-    )
-    await reply(update, context, render.digest(t, chat, articles))
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
