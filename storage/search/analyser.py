@@ -268,11 +268,19 @@ class _Entries(dict[str, _Entry]):
     def __init__(self, stemmed: bool) -> None:
         super().__init__()
         self._stemmed = stemmed
+        self._old: dict[str, _Entry] = {}
 
     def __missing__(self, raw: str) -> _Entry:
         if len(self) >= self.LIMIT:
-            self.clear()  # results never depend on the memo; just bound its memory
-        entry = self[raw] = self._learn(raw)
+            # Two generations bound the memory without forgetting the common words
+            # all at once: what was used since the last turn is carried over on use.
+            # Results never depend on the memo.
+            self._old = dict(self)
+            self.clear()
+        entry = self._old.get(raw)
+        if entry is None:
+            entry = self._learn(raw)
+        self[raw] = entry
         return entry
 
     def _term(self, folded: str) -> str | None:
@@ -305,15 +313,20 @@ class _Chunks(dict[str, tuple[tuple[str, ...], tuple[str, ...]]]):
     def __init__(self, entries: _Entries) -> None:
         super().__init__()
         self._entries = entries
+        self._old: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     def __missing__(self, chunk: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if len(self) >= _Entries.LIMIT:
+            self._old = dict(self)  # two generations, as in _Entries
             self.clear()
-        found = [self._entries[raw] for raw in _RAW.findall(_prepare(chunk))]
-        value = self[chunk] = (
-            tuple(term for entry in found for term in entry.terms),
-            tuple(entry.joined for entry in found if entry.joined is not None),
-        )
+        value = self._old.get(chunk)
+        if value is None:
+            found = [self._entries[raw] for raw in _RAW.findall(_prepare(chunk))]
+            value = (
+                tuple(term for entry in found for term in entry.terms),
+                tuple(entry.joined for entry in found if entry.joined is not None),
+            )
+        self[chunk] = value
         return value
 
 

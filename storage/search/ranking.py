@@ -40,30 +40,43 @@ def rank(candidates: Sequence[Candidate], now: datetime) -> list[RankedStory]:
     article, then the higher id, so the order is total and pages never overlap.
     """
     top = max((candidate.relevance for candidate in candidates), default=0.0)
-    stories: dict[int, list[tuple[float, Candidate]]] = {}
+    # This runs for every candidate of every query: plain loops, no per-story lists
+    # unless a story really has several matching articles.
+    scored: dict[int, list[tuple[float, datetime, int, Candidate]]] = {}
     for candidate in candidates:
         fresh = recency(candidate.published_at, now)
         if top > 0:
+            # Divide first: a tiny relevance times a weight would round to another value.
             score = (1 - RECENCY_WEIGHT) * (candidate.relevance / top) + RECENCY_WEIGHT * fresh
         else:
             score = fresh
-        stories.setdefault(candidate.story_id, []).append((score, candidate))
+        entry = (score, candidate.published_at, candidate.article_id, candidate)
+        members = scored.get(candidate.story_id)
+        if members is None:
+            scored[candidate.story_id] = [entry]
+        else:
+            members.append(entry)
     ranked: list[RankedStory] = []
-    for members in stories.values():
+    for members in scored.values():
+        if len(members) == 1:
+            score, _, _, best = members[0]
+            ranked.append(RankedStory(best, score, ()))
+            continue
         members.sort(key=_order, reverse=True)
-        score, best = members[0]
+        score, _, _, best = members[0]
         others = tuple(
             dict.fromkeys(
-                candidate.feed_id
-                for _, candidate in members[1:]
-                if candidate.feed_id != best.feed_id
+                member[3].feed_id for member in members[1:] if member[3].feed_id != best.feed_id
             )
         )
         ranked.append(RankedStory(best, score, others))
-    ranked.sort(key=lambda story: _order((story.score, story.best)), reverse=True)
+    ranked.sort(key=_story_order, reverse=True)
     return ranked
 
 
-def _order(item: tuple[float, Candidate]) -> tuple[float, datetime, int]:
-    score, candidate = item
-    return score, candidate.published_at, candidate.article_id
+def _order(entry: tuple[float, datetime, int, Candidate]) -> tuple[float, datetime, int]:
+    return entry[0], entry[1], entry[2]
+
+
+def _story_order(story: RankedStory) -> tuple[float, datetime, int]:
+    return story.score, story.best.published_at, story.best.article_id
