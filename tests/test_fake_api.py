@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bot.fake_api import FakeBotApi, Fault, MarkupError, parse_html
+from bot.fake_api.server import FloodControl
 
 
 @pytest.fixture
@@ -172,3 +173,42 @@ def test_webhook_and_get_updates_exclude_each_other(api: FakeBotApi) -> None:
     assert call(api, "getWebhookInfo").json()["result"]["url"] == "https://bot.example/hook"
     call(api, "deleteWebhook")
     assert call(api, "getUpdates", timeout=0).json() == {"ok": True, "result": []}
+
+
+def test_flood_control_allows_the_rate_and_refuses_beyond_it() -> None:
+    flood = FloodControl(4, now=100.0)
+    # One second's allowance at once, then refused with a whole-second retry_after.
+    assert [flood.take(100.0) for _ in range(4)] == [None] * 4
+    assert flood.take(100.0) == 1
+    assert flood.take(100.2) == 1  # 0.8 of a message earned back: not enough
+    assert flood.take(100.25) is None  # a quarter of a second buys one message
+    # Evenly spaced at the rate, jittered on the way: never refused.
+    jitter = [0.0, 0.09, -0.05, 0.11, -0.1, 0.02]
+    arrivals = [101.0 + n / 4 + jitter[n % len(jitter)] for n in range(40)]
+    assert all(flood.take(at) is None for at in sorted(arrivals))
+    with pytest.raises(ValueError, match="positive"):
+        FloodControl(0, now=0.0)
+
+
+def test_an_overall_rate_limit_answers_429_like_telegram() -> None:
+    # 2 a second: a burst of more is refused long before a token comes back.
+    with FakeBotApi(messages_per_second=2) as limited:
+        limited.add_user(42)
+        codes = [call(limited, "sendMessage", chat_id=42, text="x").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        refused = call(limited, "sendMessage", chat_id=42, text="x").json()
+        assert refused == {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1},
+        }
+        assert call(limited, "getMe").status_code == 200  # only messages are counted
+        assert limited.throttled == 2
+        assert len(limited.messages(42)) == 2
+
+
+def test_there_is_no_overall_limit_unless_asked(api: FakeBotApi) -> None:
+    codes = {call(api, "sendMessage", chat_id=42, text="x").status_code for _ in range(50)}
+    assert codes == {200}
+    assert api.throttled == 0

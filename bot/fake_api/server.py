@@ -13,7 +13,9 @@ received::
 
 Only the server's own token is accepted (401 otherwise). Faults are injected per method
 and optionally per chat with :meth:`FakeBotApi.fail` (429 with retry_after, 403, 5xx,
-or a request held until the server closes). Every wait is bounded.
+or a request held until the server closes). ``FakeBotApi(messages_per_second=L)``
+enforces an overall sending limit as Telegram's flood control does (429 with
+``retry_after``; see :class:`FloodControl`). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import secrets
 import threading
 import time
@@ -68,6 +71,36 @@ class Fault:
     chat_id: int | None = None
     times: int = 1
     hang: bool = False
+
+
+class FloodControl:
+    """Telegram's overall sending limit: at most ``per_second`` messages a second.
+
+    Telegram does not publish its algorithm; this is the usual one, a token bucket of
+    one second's worth of messages refilled at ``per_second``. A sender that keeps to
+    the rate is never refused, however its requests jitter on the way; one that goes
+    faster is refused as soon as its one-second allowance is spent. No clock inside:
+    ``now`` (seconds, monotonic) is passed in.
+    """
+
+    def __init__(self, per_second: float, now: float) -> None:
+        if per_second <= 0:
+            raise ValueError(f"messages_per_second must be positive, got {per_second}")
+        self.per_second = per_second
+        # A rate under one a second still lets one message through now and then.
+        self._capacity = max(per_second, 1.0)
+        self._tokens = self._capacity
+        self._at = now
+
+    def take(self, now: float) -> int | None:
+        """Let one message through (``None``), or the whole seconds to wait (>= 1, as
+        Telegram's ``retry_after`` is) when the allowance is spent."""
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self.per_second)
+        self._at = max(self._at, now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return None
+        return max(1, math.ceil((1.0 - self._tokens) / self.per_second))
 
 
 @dataclass
@@ -134,7 +167,15 @@ class _Chat:
 class FakeBotApi:
     """The server and its scripted world of users, chats and faults. Thread-safe."""
 
-    def __init__(self, *, bot_username: str = "steppe_digest_bot", bot_id: int = 7000001) -> None:
+    def __init__(
+        self,
+        *,
+        bot_username: str = "steppe_digest_bot",
+        bot_id: int = 7000001,
+        messages_per_second: float | None = None,
+    ) -> None:
+        """``messages_per_second``: refuse ``sendMessage`` calls beyond this overall
+        rate with 429 and ``retry_after``, as Telegram does (None: no limit)."""
         self.token = f"{bot_id}:{secrets.token_urlsafe(26)}"
         self.bot_user: JsonObject = {
             "id": bot_id,
@@ -159,6 +200,13 @@ class FakeBotApi:
         self._callback_ids = itertools.count(1)
         self._commands: dict[tuple[str, str], list[JsonObject]] = {}
         self._faults: list[Fault] = []
+        self._flood = (
+            None
+            if messages_per_second is None
+            else FloodControl(messages_per_second, time.monotonic())
+        )
+        self.throttled = 0
+        """``sendMessage`` calls refused by the overall limit (``messages_per_second``)."""
         self._webhook: JsonObject | None = None
         """setWebhook's url and secret_token while a webhook is set."""
         self._delivery: threading.Thread | None = None
@@ -399,7 +447,10 @@ class FakeBotApi:
         with self._lock:
             self.requests.append((method, params))
             self._lock.notify_all()
-            fault = self._take_fault(method, params)
+            wait = self._flood_wait(method)
+            fault = self._take_fault(method, params) if wait is None else None
+        if wait is not None:
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", wait)
         if fault is not None:
             if fault.hang:
                 with self._lock:
@@ -416,6 +467,15 @@ class FakeBotApi:
                 return handler(self, params)
             finally:
                 self._lock.notify_all()
+
+    def _flood_wait(self, method: str) -> int | None:
+        """Seconds a ``sendMessage`` over the overall limit must wait, or None."""
+        if self._flood is None or method.lower() != "sendmessage":
+            return None
+        wait = self._flood.take(time.monotonic())
+        if wait is not None:
+            self.throttled += 1
+        return wait
 
     def _take_fault(self, method: str, params: JsonObject) -> Fault | None:
         chat_id = params.get("chat_id")
