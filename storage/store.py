@@ -52,7 +52,7 @@ from storage.records import (
     Validators,
 )
 from storage.search import service as search
-from storage.search.index import IndexText, search_index_for
+from storage.search.index import IndexText, indexed_texts, search_index_for
 from storage.search.results import SearchResults
 from storage.types import CODE_LENGTH, NAME_LENGTH, SHORT_LENGTH, URL_LENGTH
 
@@ -378,20 +378,17 @@ class Store:
             self._search.add(
                 connection,
                 [
-                    IndexText(
-                        article_id,
-                        article.title,
-                        article.summary,
-                        article.content,
-                        article.language,
-                    )
+                    _index_text(article_id, article)
                     for article_id, (article, _) in zip(article_ids, new, strict=True)
                 ],
             )
 
             if updated:
                 updated_ids = [article_id for article_id, _ in updated]
-                self._search.remove(connection, search.indexed_texts(connection, updated_ids))
+                self._search.replace(
+                    connection,
+                    [_index_text(article_id, article) for article_id, article in updated],
+                )
                 connection.exec_driver_sql(
                     sql.update_article,
                     [
@@ -404,19 +401,6 @@ class Store:
                     ],
                 )
                 self._delete_classifications(connection, updated_ids)
-                self._search.add(
-                    connection,
-                    [
-                        IndexText(
-                            article_id,
-                            article.title,
-                            article.summary,
-                            article.content,
-                            article.language,
-                        )
-                        for article_id, article in updated
-                    ],
-                )
 
             self._insert_classifications(
                 connection,
@@ -443,7 +427,7 @@ class Store:
         if not ids:
             return 0
         with self._write_connection() as connection:
-            texts = search.indexed_texts(connection, ids)
+            texts = indexed_texts(connection, ids)
             if not texts:
                 return 0
             found = [text.article_id for text in texts]
@@ -915,6 +899,10 @@ def _lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for ``name``."""
     digest = hashlib.blake2b(f"steppe:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def _index_text(article_id: int, article: ArticleInput) -> IndexText:
+    return IndexText(article_id, article.title, article.summary, article.content, article.language)
 
 
 def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:

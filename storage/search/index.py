@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
+from storage.models import Article
 from storage.search.analyser import index_terms
 from storage.search.matching import (
     TextMatch,
@@ -84,6 +85,18 @@ class Candidate:
     relevance: float
 
 
+def indexed_texts(connection: Connection, article_ids: Sequence[int]) -> list[IndexText]:
+    """The stored text of the given articles, as the index read it (unknown ids: none)."""
+    return [
+        IndexText(*row)
+        for row in connection.execute(
+            select(Article.id, Article.title, Article.summary, Article.content, Article.language)
+            .where(Article.id.in_(list(article_ids)))
+            .order_by(Article.id)
+        )
+    ]
+
+
 def title_terms(item: IndexText) -> list[str]:
     """The index terms of the title."""
     return index_terms(item.title, item.language)
@@ -111,6 +124,14 @@ class SearchIndex:
     def clear(self, connection: Connection) -> None:
         """Forget every article."""
         raise NotImplementedError
+
+    def replace(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        """Re-index articles whose text changes to ``items``.
+
+        Call it before the articles' rows are updated: a backend that must forget the
+        old terms reads them from the rows. Here (PostgreSQL) :meth:`add` overwrites.
+        """
+        self.add(connection, items)
 
     def candidates(
         self,
@@ -175,6 +196,11 @@ class Fts5Index(SearchIndex):
 
     def clear(self, connection: Connection) -> None:
         connection.exec_driver_sql("INSERT INTO article_fts (article_fts) VALUES ('delete-all')")
+
+    def replace(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        # A contentless table forgets a row only when given the terms it indexed.
+        self.remove(connection, indexed_texts(connection, [item.article_id for item in items]))
+        self.add(connection, items)
 
     def _text_sql(self, conditions: list[str]) -> str:
         where = "".join(f" AND {condition}" for condition in conditions)

@@ -188,15 +188,3 @@ def _article_batches(connection: Connection) -> Iterator[list[IndexText]]:
             return
         yield batch
         last_id = batch[-1].article_id
-
-
-def indexed_texts(connection: Connection, article_ids: Sequence[int]) -> list[IndexText]:
-    """The stored text of the given articles, as the index read it."""
-    return [
-        IndexText(*row)
-        for row in connection.execute(
-            select(Article.id, Article.title, Article.summary, Article.content, Article.language)
-            .where(Article.id.in_(list(article_ids)))
-            .order_by(Article.id)
-        )
-    ]
