@@ -14,30 +14,42 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from bot.alerts import AdminNotifier, after_collection
 from bot.config import ConfigError, Settings, load_config
 from bot.demo import run_demo
 from bot.i18n import Translator
 from bot.logs import configure_logging
+from bot.metrics import build_registry
+from bot.ops_server import OpsServer
 from bot.search_output import marks_for, print_search_results
 from bot.telegram.digest_render import render_digest, visible_text
 from bot.telegram.digest_wiring import build_dispatcher, selection_settings
 from bot.telegram.runner import BotRunner
 from bot.telegram.wiring import bot_runner
-from bot.wiring import build_classifier, collect_settings, feed_specs, open_store
+from bot.wiring import (
+    build_classifier,
+    collect_settings,
+    feed_specs,
+    open_store,
+    process_clock,
+)
 from jobs.classify import classify_json_lines
 from jobs.collect import CollectionReport, Collector, FeedStatus
 from jobs.digest.dispatch import DispatchReport
 from jobs.digest.preview import preview
 from jobs.reclassify import reclassify_archive
 from jobs.scheduler import WorkerScheduler
+from jobs.telemetry import log_event
 from storage import FeedState, MigrationError, StorageError, Store, mask_url
 from storage import check as check_schema
 from storage import upgrade as upgrade_schema
+from storage.ops import BackupNotSupportedError
+from storage.ops import backup as backup_database
 from storage.search.results import SearchStatus
 
 log = logging.getLogger("steppe")
@@ -124,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="migrate the schema to the newest revision")
     db_commands.add_parser("check", help="verify the schema matches the models (no drift)")
+    backup = db_commands.add_parser(
+        "backup",
+        help="copy the SQLite database (consistent while the bot runs); PostgreSQL: pg_dump",
+    )
+    backup.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the backup file, or a directory for a timestamped one "
+        "(default: <data_dir>/backups/steppe-YYYYmmdd-HHMMSS.db)",
+    )
     return parser
 
 
@@ -132,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_config(args.config)
         if args.command != "classify":
-            configure_logging(settings.log_level, _secrets(settings))
+            configure_logging(settings.log_level, _secrets(settings), fmt=settings.log_format)
         return _dispatch(args, settings)
     except ConfigError as exc:
         print(f"steppe: configuration error: {exc}", file=sys.stderr)
@@ -169,6 +194,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "reclassify":
         return _reclassify(settings, sys.stdout)
     if command == "db":
+        if args.db_command == "backup":
+            return _backup(settings, args.path, sys.stdout)
         return _db(args.db_command, settings, sys.stdout)
     if command == "find":
         return _find(settings, " ".join(args.query), args.limit, args.page, sys.stdout)
@@ -222,9 +249,10 @@ def _collect_once(settings: Settings, only: Sequence[str], out: TextIO) -> int:
     if unknown:
         raise ConfigError(settings.source, "feeds", f"no feed with key {', '.join(unknown)}")
     classifier = build_classifier(settings)
+    clock = process_clock()
     with (
         open_store(settings) as store,
-        Collector(store, classifier, collect_settings(settings)) as collector,
+        Collector(store, classifier, collect_settings(settings), clock=clock) as collector,
     ):
         report = asyncio.run(collector.run(force=True, only=only))
     print_report(report, out)
@@ -263,6 +291,26 @@ def _db(action: str, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _backup(settings: Settings, path: Path | None, out: TextIO) -> int:
+    """``steppe db backup [PATH]``: exit 0 with the copy made, 2 on PostgreSQL."""
+    stamp = datetime.now(UTC).strftime("steppe-%Y%m%d-%H%M%S.db")
+    if path is None:
+        path = settings.data_dir / "backups" / stamp
+    elif path.is_dir():
+        path = path / stamp
+    with open_store(settings, upgrade=False) as store:
+        try:
+            result = backup_database(store, path)
+        except BackupNotSupportedError as exc:
+            print(f"steppe: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    print(
+        f"backup written: {result.path} ({result.bytes} bytes, {result.articles} articles)",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def _preview(settings: Settings, chat_id: int, out: TextIO) -> int:
     with open_store(settings) as store:
         chat = store.chats.get(chat_id)
@@ -288,7 +336,7 @@ def _dispatch_once(settings: Settings, out: TextIO) -> int:
 
 
 async def _deliver_due(settings: Settings, store: Store) -> DispatchReport:
-    dispatcher, telegram_bot = build_dispatcher(settings, store)
+    dispatcher, telegram_bot = build_dispatcher(settings, store, clock=process_clock())
     async with telegram_bot:
         return await dispatcher.run_once()
 
@@ -307,11 +355,11 @@ def _run(settings: Settings, role: str = "all") -> int:
             elif role == "bot":
                 raise ConfigError(settings.source, "telegram.token", "needed for --role bot")
             else:
-                log.info("no Telegram token configured: running the collector only")
+                log_event(log, "collector_only", reason="no Telegram token configured")
         working = role in ("all", "worker")
         if working:
             collector.start()
-            log.info("collecting %d feeds", sum(f.enabled for f in feed_specs(settings)))
+            log_event(log, "started", role=role, feeds=sum(f.enabled for f in feed_specs(settings)))
         asyncio.run(_serve(settings, store, collector if working else None, bot, token_set))
     return EXIT_OK
 
@@ -329,7 +377,21 @@ async def _serve(
     if collector is not None and deliver:
         dispatcher, telegram_bot = build_dispatcher(settings, store)
         await telegram_bot.initialize()
-    scheduler = WorkerScheduler(store, dispatcher=dispatcher, collector=collector)
+    notifier = None
+    if telegram_bot is not None and settings.alerts.enabled and settings.telegram.admins:
+        notifier = AdminNotifier(telegram_bot, Translator(), store, settings.telegram.admins)
+    scheduler = WorkerScheduler(
+        store,
+        dispatcher=dispatcher,
+        collector=collector,
+        after_collect=after_collection(
+            store,
+            notifier,
+            failing_for=timedelta(hours=settings.alerts.feed_failing_hours),
+            clock=lambda: datetime.now(UTC),
+        ),
+    )
+    metrics = _metrics_server(settings, store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -345,10 +407,34 @@ async def _serve(
         if bot is not None:
             await bot.stop()
         scheduler.shutdown()
+        if metrics is not None:
+            metrics.stop()
         if collector is not None:
             await collector.wait_idle()  # let a collection in progress finish its writes
         if telegram_bot is not None:
             await telegram_bot.shutdown()
+
+
+def _metrics_server(settings: Settings, store: Store) -> OpsServer | None:
+    """The ``[metrics]`` endpoint, started; ``None`` when it is off."""
+    config = settings.metrics
+    if not config.enabled:
+        return None
+    server = OpsServer(
+        store,
+        build_registry(store, late_after=timedelta(minutes=config.late_after_minutes)),
+        listen=config.listen,
+        port=config.port,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        raise ConfigError(
+            settings.source,
+            "metrics.port",
+            f"cannot listen on {config.listen}:{config.port}: {exc}",
+        ) from None
+    return server
 
 
 # -- output -----------------------------------------------------------------------------
@@ -390,7 +476,7 @@ def print_dispatch_report(report: DispatchReport, out: TextIO) -> None:
         file=out,
     )
     for error in report.errors:
-        print(f"  failed: {error}", file=out)
+        print(f"  problem: {error}", file=out)
 
 
 def _print_feeds(states: Sequence[FeedState], out: TextIO) -> None:

@@ -131,6 +131,25 @@ class DeliveryConfig(_Section):
     request_timeout: PositiveFloat = 10.0
 
 
+class MetricsConfig(_Section):
+    """The operator's HTTP endpoint (``[metrics]``): ``/metrics`` and ``/healthz``."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1"
+    """Address to listen on; keep it private (loopback, or a monitoring network)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 9464
+    late_after_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15.0
+    """A digest sent this long after its due time counts as late."""
+
+
+class AlertsConfig(_Section):
+    """Messages to ``telegram.admins`` about feeds that keep failing (``[alerts]``)."""
+
+    enabled: bool = True
+    feed_failing_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
+    """A feed failing this long is reported once, and once again when it recovers."""
+
+
 class FeedConfig(_Section):
     key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -150,11 +169,15 @@ class Settings(_Section):
 
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """``text``: key=value (logfmt) lines; ``json``: one JSON object per line."""
     telegram: TelegramConfig = TelegramConfig()
     database: DatabaseConfig = DatabaseConfig()
     collection: CollectionConfig = CollectionConfig()
     digest: DigestConfig = DigestConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     classifier: dict[str, Any] = Field(default_factory=dict)
     feeds: tuple[FeedConfig, ...] = ()
     source: str = Field(default="<defaults>", exclude=True)

@@ -207,7 +207,7 @@ class TerminalChat:
         """Send a message, or press button number ``line``; then show the answers."""
         if not line:
             return
-        if line.isdigit():
+        if line.isascii() and line.isdigit():  # "²" is a digit int() refuses
             buttons = [b for row in self._keyboard.buttons for b in row] if self._keyboard else []
             number = int(line)
             if not 1 <= number <= len(buttons) or self._keyboard is None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from bot.config import ConfigError, Settings
 from jobs.classify import Classifier, load_rules
@@ -10,6 +13,39 @@ from jobs.collect import CollectSettings
 from jobs.errors import RulesError
 from jobs.fetch import FetchSettings
 from storage import FeedSpec, Store
+
+#: Test-only hook (``tests/test_faults.py``), not a setting: an ISO 8601 instant with a
+#: UTC offset. When it is set, ``steppe collect --once`` and ``steppe dispatch --once``
+#: start their clock at that instant and let it run on at real speed, so a test can run
+#: the real CLI in a subprocess "the next morning" or "after a dead worker's lease"
+#: without waiting. Never set it in production.
+TEST_CLOCK_VARIABLE = "STEPPE_TEST_NOW"
+
+
+def process_clock(environ: Mapping[str, str] | None = None) -> Callable[[], datetime]:
+    """The clock the one-shot commands use: the real UTC clock unless
+    :data:`TEST_CLOCK_VARIABLE` is set; raises :class:`ConfigError` for a value that is
+    not a timezone-aware ISO 8601 instant."""
+    raw = (os.environ if environ is None else environ).get(TEST_CLOCK_VARIABLE, "").strip()
+    if not raw:
+        return _utc_now
+    try:
+        start = datetime.fromisoformat(raw)
+    except ValueError:
+        start = None
+    if start is None or start.utcoffset() is None:
+        raise ConfigError("environment", TEST_CLOCK_VARIABLE, "expected an ISO 8601 instant")
+    # Monotonic: a wall-clock step during the run must not move the pinned clock back.
+    began = time.monotonic()
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - began)
+
+    return clock
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def feed_specs(settings: Settings) -> list[FeedSpec]:

@@ -26,6 +26,7 @@ from jobs.health import is_due, next_attempt_at
 from jobs.parse import ParsedEntry
 from jobs.prepare import PreparedFeed, Preparer, PrepareRequest, PreparerError
 from jobs.stories import StoryIndex
+from jobs.telemetry import log_event
 from storage import (
     MAX_URL_LENGTH,
     ArticleInput,
@@ -41,8 +42,10 @@ log = logging.getLogger(__name__)
 #: Candidates older than the story window are loaded with this slack, because a
 #: new article may be dated a little before the newest article of a story.
 _STORY_SLACK = timedelta(hours=24)
-#: Feed health records are written in batches of this many (and at the end of a run).
-_HEALTH_BATCH = 64
+#: Feed health records are written in batches of this many (and at the end of a run):
+#: a run of up to this many feeds writes all its health in one transaction, a bigger
+#: one still saves its progress as it goes.
+_HEALTH_BATCH = 256
 
 
 class CollectionBusyError(JobsError):
@@ -229,7 +232,9 @@ class Collector:
                 else:
                     report, record = self._outcome_without_body(state, result, self._clock())
             except Exception as exc:  # a bug met by one feed must not end the whole run
-                log.exception("feed=%s collection failed", state.spec.key)
+                log_event(
+                    log, "feed_crashed", level=logging.ERROR, exc_info=True, feed=state.spec.key
+                )
                 reason = f"internal error: {type(exc).__name__}: {exc}"
                 report, record = self._fail(state, self._clock(), reason)
             reports.append(report)
@@ -268,7 +273,7 @@ class Collector:
         try:
             return await self._preparer.prepare(request)
         except PreparerError as exc:
-            log.error("feed=%s %s", state.spec.key, exc)
+            log_event(log, "parser_died", level=logging.ERROR, feed=state.spec.key, error=str(exc))
             return str(exc)
 
     def _outcome_without_body(
@@ -306,7 +311,7 @@ class Collector:
         try:
             tally = self._store_entries(state, prepared, index, now)
         except Exception as exc:  # one feed's surprise must not stop the others
-            log.exception("feed=%s storing failed", state.spec.key)
+            log_event(log, "store_failed", level=logging.ERROR, exc_info=True, feed=state.spec.key)
             return self._fail(state, now, f"could not store: {type(exc).__name__}: {exc}")
         tally.skipped += parsed.skipped
         return self._succeed(
@@ -475,14 +480,18 @@ def _same_article(
 
 
 def _log_report(report: FeedReport) -> None:
+    """One line per feed: a failure at WARNING, anything else at DEBUG (INFO stays
+    quiet; the scheduler logs the run's summary)."""
     if report.status is FeedStatus.FAILED:
-        log.warning("feed=%s status=failed error=%r", report.key, report.error)
+        log_event(log, "feed_failed", level=logging.WARNING, feed=report.key, error=report.error)
     else:
-        log.info(
-            "feed=%s status=%s new=%d updated=%d unchanged=%d",
-            report.key,
-            report.status.value,
-            report.new,
-            report.updated,
-            report.unchanged,
+        log_event(
+            log,
+            "feed_collected",
+            level=logging.DEBUG,
+            feed=report.key,
+            status=report.status.value,
+            new=report.new,
+            updated=report.updated,
+            unchanged=report.unchanged,
         )

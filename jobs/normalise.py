@@ -102,6 +102,8 @@ _SIMPLE_URL = re.compile(
     r"(?:\?([^#\s]*))?(?:#.*)?",
     re.ASCII | re.DOTALL,
 )
+# A host name (IDNA applied), IPv4 or IPv6 literal: "a b.example" or "a%20b" is not one.
+_VALID_HOST = re.compile(r"[a-z0-9_](?:[-a-z0-9_.]*[a-z0-9_])?|[0-9a-f:.]+", re.ASCII)
 # A query parameter that quote(part, safe=_QUERY_SAFE + "=") leaves unchanged.
 _PLAIN_QUERY_PART = re.compile(r"[-A-Za-z0-9/%:@!$'()*+,;=._~?]*", re.ASCII)
 
@@ -190,7 +192,7 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
     if not host:
         return None
     host = _ascii_host(host.rstrip("."))
-    if not host:
+    if not host or not _VALID_HOST.fullmatch(host):
         return None
     netloc = host if ":" not in host else f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS[scheme]:
@@ -227,7 +229,30 @@ _DROP_TAGS = [
     "button",
     "select",
     "head",
+    # Raw-text and replaceable-text elements: their content is never parsed as markup,
+    # so "<textarea><script>...</script></textarea>" would come out as literal
+    # "<script>..." text if they were kept.
+    "textarea",
+    "title",
+    "xmp",
+    "plaintext",
+    "noembed",
+    "noframes",
+    "frameset",
+    "frame",
+    "applet",
 ]
+#: Markup of the dropped kinds still present in text *after* decoding: double-escaped
+#: HTML (``&lt;script&gt;``) or a plain-text field carrying tags. Such text is parsed
+#: once more so that scripts, styles, embeds and pixels never survive as literal text.
+_UNSAFE_RESIDUE = re.compile(
+    r"<\s*/?\s*(?:script|style|iframe|frame|frameset|object|embed|applet|img|svg|math|noscript"
+    r"|template|textarea|title|xmp|plaintext|noembed|noframes|form|link|meta|base)[\s/>]",
+    re.IGNORECASE,
+)
+# "<![CDATA[...]]>" inside an HTML field (a feed that wrapped its HTML twice) is a
+# bogus comment to an HTML parser, which would swallow a tag and leak the rest.
+_CDATA_SECTION = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|$)", re.DOTALL)
 # Block-level tags: their boundaries separate words ("<p>a</p><p>b</p>" is "a b",
 # not "ab"). A newline is inserted before each opening or closing tag in the raw
 # HTML, which is much cheaper than walking the tree in Python.
@@ -292,6 +317,8 @@ def truncate(text: str, limit: int) -> str:
 
 def _lexbor_text(html: str) -> str:
     """The text of any HTML fragment, through lexbor (not yet whitespace-folded)."""
+    if "<![CDATA[" in html:
+        html = _CDATA_SECTION.sub(r"\1", html)
     tree = LexborHTMLParser(_BLOCK_TAG.sub("\n<", html))
     # Stripping costs a tree walk per tag name: only ask for the tags present.
     lowered = html.lower()
@@ -312,22 +339,39 @@ def html_to_text(html: str, *, limit: int | None = None, keep_paragraphs: bool =
     ``limit`` the text is cut at a word boundary (see :func:`truncate`).
 
     Text without ``<`` skips the HTML parser (entities are decoded directly).
+    Markup of those removed kinds that appears only after decoding (double-escaped
+    ``&lt;script&gt;``) is removed too: see :func:`strip_unsafe_markup`.
     """
     if "<" not in html:
         text = html_lib.unescape(html) if "&" in html else html
     else:
         text = _lexbor_text(html)
+    text = strip_unsafe_markup(text)
     text = fold_whitespace(text, keep_paragraphs=keep_paragraphs)
     return truncate(text, limit) if limit is not None else text
+
+
+def strip_unsafe_markup(text: str) -> str:
+    """``text`` unchanged, unless it holds literal script, style, embed, frame, image or
+    form markup: then it is read as HTML once more, so those elements go with their
+    content and the other tags with them ("<b>x</b>" alone stays literal text).
+
+    For decoded text and plain-text fields, which reach readers (and, escaped, Telegram)
+    as they are: a feed that escapes its HTML twice must not show a script's source.
+    """
+    if "<" not in text or not _UNSAFE_RESIDUE.search(text):
+        return text
+    return _lexbor_text(text)
 
 
 def clean_title(raw: str, *, is_html: bool = True, limit: int = TITLE_LIMIT) -> str:
     """A one-line plain-text title: HTML stripped, entities decoded, whitespace folded.
 
     ``is_html=False`` is for titles declared as plain text (Atom ``type="text"``):
-    their ``<`` and ``&`` are literal characters, so only whitespace is folded.
+    their ``<`` and ``&`` are literal characters, so only whitespace is folded (and
+    script-like markup removed, see :func:`strip_unsafe_markup`).
     """
-    text = html_to_text(raw) if is_html else fold_whitespace(raw)
+    text = html_to_text(raw) if is_html else fold_whitespace(strip_unsafe_markup(raw))
     return truncate(text, limit)
 
 

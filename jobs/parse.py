@@ -51,6 +51,7 @@ from jobs.normalise import (
     content_hash,
     fold_whitespace,
     html_to_text,
+    strip_unsafe_markup,
     truncate,
 )
 
@@ -88,7 +89,9 @@ class ParsedFeed:
     link: str | None
     entries: list[ParsedEntry] = field(default_factory=list)
     error: str | None = None
-    """Why the body is not a usable feed; ``None`` when it is (even with no entries)."""
+    """Why the body is not a usable feed; ``None`` when it is (even with no entries).
+    A document whose entries are all unusable (no http(s) link, no title or text) is
+    an error: such a feed never gives an article."""
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0
     """Entries dropped for having no usable http(s) link, or no title and no text."""
@@ -589,7 +592,9 @@ def feed_language(code: str | None) -> str | None:
 def _plain(text: _Text | None) -> str:
     if text is None or not text.value:
         return ""
-    return html_to_text(text.value) if text.is_html else fold_whitespace(text.value)
+    if text.is_html:
+        return html_to_text(text.value)
+    return fold_whitespace(strip_unsafe_markup(text.value))
 
 
 def _entry_url(raw: _RawEntry, base: str) -> str | None:
@@ -658,6 +663,62 @@ def _describe_xml_error(error: object) -> str:
     return message or type(error).__name__
 
 
+#: Limits on a DOCTYPE's own entity declarations. Real feeds declare a few HTML names
+#: (``<!ENTITY nbsp "&#160;">``); an expansion attack needs entities that refer to
+#: other entities ("billion laughs") or long values referenced many times.
+MAX_ENTITY_DECLARATIONS = 300
+MAX_ENTITY_VALUE = 1_000
+_DOCTYPE_SUBSET = re.compile(r"<!DOCTYPE[^\[>]*\[(.*?)\]\s*>", re.DOTALL)
+_ENTITY_DECL = re.compile(
+    r"""<!ENTITY\s+(%\s+)?([^\s"'>]+)\s+(?:"([^"]*)"|'([^']*)'|(SYSTEM|PUBLIC)\b)"""
+)
+#: A reference to a named entity (not a character reference such as ``&#160;``).
+_ENTITY_REFERENCE = re.compile(r"[&%][^#\s;&%]+;")
+_CHAR_REFERENCE = re.compile(r"&#(?:[xX]([0-9A-Fa-f]{1,6})|([0-9]{1,7}));")
+
+
+def _char(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    return chr(code) if code <= 0x10FFFF else ""
+
+
+def unsafe_doctype(text: str) -> str | None:
+    """Why ``text``'s DOCTYPE makes it unsafe to parse, or ``None`` when it is fine.
+
+    Refused: entities whose value refers to another entity (the "billion laughs"
+    expansion, also when spelt with character references such as ``&#38;x;``), values
+    over :data:`MAX_ENTITY_VALUE` characters (quadratic blow-up), more than
+    :data:`MAX_ENTITY_DECLARATIONS` declarations, and internal parameter entities (they
+    only serve to build more declarations). External entities (``SYSTEM``/``PUBLIC``,
+    general or parameter, as in the XHTML entity-set imports some feeds copy) are
+    allowed: no reader here ever fetches or opens them, they expand to nothing.
+    """
+    if "<!ENTITY" not in text:
+        return None
+    subset = _DOCTYPE_SUBSET.search(text)
+    # An entity declaration outside a well-formed internal subset: the readers treat
+    # it as text, but refuse it anyway rather than guess what a parser will do.
+    declarations = subset.group(1) if subset else text
+    count = 0
+    for match in _ENTITY_DECL.finditer(declarations):
+        count += 1
+        parameter, name, double, single, _external = match.groups()
+        value = double if double is not None else single
+        if value is None:
+            continue  # external: never read
+        if parameter:
+            return f"internal parameter entity %{name}; declared"
+        if len(value) > MAX_ENTITY_VALUE:
+            return f"entity &{name}; is longer than {MAX_ENTITY_VALUE} characters"
+        # Character references are replaced when the declaration is read, so
+        # "&#38;x;" becomes a reference to &x; on use: decode them before looking.
+        if _ENTITY_REFERENCE.search(_CHAR_REFERENCE.sub(_char, value)):
+            return f"entity &{name}; refers to other entities (entity expansion)"
+    if count > MAX_ENTITY_DECLARATIONS:
+        return f"more than {MAX_ENTITY_DECLARATIONS} entity declarations"
+    return None
+
+
 _HTML_START = re.compile(
     r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S
 )
@@ -710,6 +771,8 @@ def _parse_feed(
     text, warnings, plain_utf8 = _decode(body, content_type)
     if _HTML_START.match(_XML_DECL.sub("", text[:2048], count=1)):
         return ParsedFeed(title="", link=None, error="not a feed: the server returned an HTML page")
+    if (unsafe := unsafe_doctype(text)) is not None:
+        return ParsedFeed(title="", link=None, error=f"unsafe XML: {unsafe}", warnings=warnings)
     raw_feed: _RawFeed | None = None
     xml_error: str | None = None
     if not force_feedparser:
@@ -798,6 +861,19 @@ def _normalise(
             skipped += 1
         else:
             entries.append(entry)
+    if skipped and not entries:
+        # Items that all lack a web link (or any text) give nothing to read: tell the
+        # operator, rather than report a healthy feed that never yields an article.
+        return ParsedFeed(
+            title="",
+            link=None,
+            error=(
+                f"no usable entries: none of the {skipped} entries has an http(s) link"
+                " and a title or text"
+            ),
+            warnings=warnings,
+            skipped=skipped,
+        )
     return ParsedFeed(
         title=clean_title(raw_feed.title.value, is_html=raw_feed.title.is_html, limit=TITLE_LIMIT)
         if raw_feed.title

@@ -14,11 +14,19 @@ that feed gets an error and the pool is replaced for the next one.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 from jobs.classify import Classifier
 from jobs.parse import ParsedFeed, parse_feed
@@ -75,12 +83,27 @@ def classifier_text(summary: str, content: str) -> str:
 
 # -- worker processes -----------------------------------------------------------------
 
+#: How often a worker looks whether its parent process is still there.
+_PARENT_CHECK_SECONDS = 1.0
+
 _worker_classifier: Classifier | None = None
 
 
-def _init_worker(classifier: Classifier) -> None:
+def _init_worker(classifier: Classifier, parent: int) -> None:
     global _worker_classifier  # noqa: PLW0603  (one classifier per worker process)
     _worker_classifier = classifier
+    threading.Thread(
+        target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone. A parent killed with SIGKILL cannot stop
+    its pool, and an orphaned worker (with multiprocessing's resource tracker, which
+    waits for it) would otherwise live on after every crash and restart."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _ready() -> bool:
@@ -90,6 +113,47 @@ def _ready() -> bool:
 def _prepare_in_worker(request: PrepareRequest) -> PreparedFeed:
     assert _worker_classifier is not None, "worker started without its initializer"
     return prepare_feed(request, _worker_classifier)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While a worker is being started, hide where ``__main__`` came from.
+
+    A "spawn" child imports its parent's main module first, so that functions defined
+    there can be unpickled. The worker needs nothing from it (everything it runs lives
+    in this module), and the main module is whatever started the process: for
+    ``steppe run`` the whole bot (SQLAlchemy, Alembic, the Telegram library, httpx...),
+    ~50 MB per worker spent on code it never calls. Without ``__spec__`` and
+    ``__file__`` multiprocessing sends no main module, and the child imports only what
+    unpickling the worker's task needs.
+    """
+    main = sys.modules["__main__"]
+    missing = object()
+    saved = {name: getattr(main, name, missing) for name in ("__spec__", "__file__")}
+    main.__spec__ = None
+    if saved["__file__"] is not missing:
+        del main.__file__
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is not missing:
+                setattr(main, name, value)
+
+
+class _LeanSpawnProcess(SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:
+        # Starting happens in the thread that submits work (the event loop's), once
+        # per worker; nothing else reads __main__'s origin meanwhile.
+        with _main_module_hidden():
+            return SpawnProcess._Popen(process_obj)
+
+
+class _LeanSpawnContext(SpawnContext):
+    """The "spawn" start method, without re-importing the parent's main module."""
+
+    Process = _LeanSpawnProcess
 
 
 class PreparerError(RuntimeError):
@@ -137,12 +201,12 @@ class Preparer:
     def _pool_or_start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # "spawn": forking a process that runs threads (asyncio, the database
-            # pool) can deadlock the child.
+            # pool) can deadlock the child. Lean: see _LeanSpawnContext.
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_LeanSpawnContext(),
                 initializer=_init_worker,
-                initargs=(self._classifier,),
+                initargs=(self._classifier, os.getpid()),
             )
         return self._pool
 

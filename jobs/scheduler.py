@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs.collect import CollectionBusyError, CollectionReport, Collector
 from jobs.digest.dispatch import Dispatcher, DispatchReport
+from jobs.telemetry import log_event
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -44,11 +46,15 @@ class WorkerScheduler:
         dispatcher: Dispatcher | None,
         collector: Collector | None,
         tick: timedelta = TICK,
+        after_collect: Callable[[CollectionReport], Awaitable[None]] | None = None,
     ) -> None:
+        """``after_collect`` runs after each collection, still under the collection lock
+        (metrics, feed alerts); what it raises is logged, never fatal."""
         self._store = store
         self._dispatcher = dispatcher
         self._collector = collector
         self._tick = tick
+        self._after_collect = after_collect
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
     def start(self, *, now: datetime | None = None) -> None:
@@ -85,17 +91,17 @@ class WorkerScheduler:
             log.exception("digest dispatch failed (claimed digests resume after their lease)")
             return None
         if report.claimed or report.opened:
-            log.info(
-                "digests: opened=%d sent=%d empty=%d requeued=%d failed=%d blocked=%d "
-                "skipped=%d messages=%d",
-                report.opened,
-                report.sent,
-                report.empty,
-                report.requeued,
-                report.failed,
-                report.blocked,
-                report.skipped,
-                report.messages,
+            log_event(
+                log,
+                "dispatch_done",
+                opened=report.opened,
+                sent=report.sent,
+                empty=report.empty,
+                requeued=report.requeued,
+                failed=report.failed,
+                blocked=report.blocked,
+                skipped=report.skipped,
+                messages=report.messages,
             )
         return report
 
@@ -114,6 +120,11 @@ class WorkerScheduler:
                 log.debug("collection skipped: another worker holds the lock")
                 return None
             report = await self._collector.run()
+            if self._after_collect is not None:
+                try:
+                    await self._after_collect(report)
+                except Exception:
+                    log.exception("after-collection step failed")
         except CollectionBusyError:
             log.info("collection skipped: the previous one is still running")
             return None
@@ -123,11 +134,12 @@ class WorkerScheduler:
         finally:
             await asyncio.to_thread(lock.__exit__, None, None, None)
         if report.feeds:
-            log.info(
-                "collection done feeds=%d new=%d updated=%d failed=%d",
-                len(report.feeds),
-                report.new,
-                report.updated,
-                report.failed,
+            log_event(
+                log,
+                "collection_done",
+                feeds=len(report.feeds),
+                new=report.new,
+                updated=report.updated,
+                failed=report.failed,
             )
         return report

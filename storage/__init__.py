@@ -4,7 +4,9 @@ Everything above it uses :class:`Store` and the plain records; SQLAlchemy, Alemb
 psycopg stay inside this package.
 """
 
-from storage.engine import mask_url
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from storage.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -12,7 +14,6 @@ from storage.errors import (
     NotFoundError,
     StorageError,
 )
-from storage.migrate import check, current_revision, head_revision, upgrade
 from storage.records import (
     COUNTRIES,
     LANGUAGES,
@@ -30,11 +31,37 @@ from storage.records import (
     StoryInfo,
     Validators,
 )
-from storage.store import Store
-from storage.types import URL_LENGTH
 
-#: Longest article URL or GUID the store accepts; the collector skips longer ones.
-MAX_URL_LENGTH = URL_LENGTH
+if TYPE_CHECKING:
+    from storage.engine import mask_url
+    from storage.migrate import check, current_revision, head_revision, upgrade
+    from storage.store import Store
+
+    MAX_URL_LENGTH: int
+
+# The records and errors are plain Python; the rest needs SQLAlchemy (and the
+# migrations Alembic), ~45 MB a process. They are imported on first use, so the
+# parse/classify worker processes, which only need the records, never load them.
+_LAZY = {
+    "Store": "storage.store",
+    "mask_url": "storage.engine",
+    "check": "storage.migrate",
+    "current_revision": "storage.migrate",
+    "head_revision": "storage.migrate",
+    "upgrade": "storage.migrate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The lazily imported names (PEP 562); any other name raises AttributeError."""
+    if name == "MAX_URL_LENGTH":
+        # Longest article URL or GUID the store accepts; the collector skips longer ones.
+        return import_module("storage.types").URL_LENGTH
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
 
 __all__ = [
     "COUNTRIES",

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -189,15 +189,29 @@ class Deliveries:
         """Fix a claimed row's content, unless it already has some (then that is kept:
         a resumed delivery sends what was built the first time). ``None`` if the row is
         no longer this worker's."""
+        return self.save_many([(delivery_id, parts, story_ids)], worker=worker).get(delivery_id)
+
+    def save_many(
+        self, contents: Sequence[tuple[int, Sequence[str], Iterable[int]]], *, worker: str
+    ) -> dict[int, DeliveryRecord]:
+        """:meth:`save_parts` for many rows in one transaction: ``(delivery id, parts,
+        story ids)`` each; returns the rows still this worker's, by id."""
+        saved: dict[int, DeliveryRecord] = {}
+        if not contents:
+            return saved
         with self._store._write() as session:
-            row = _held(session, delivery_id, worker)
-            if row is None:
-                return None
-            if row.parts is None:
-                row.parts = list(parts)
-                row.story_ids = sorted(set(story_ids))
+            held = _held_many(session, [delivery_id for delivery_id, _, _ in contents], worker)
+            for delivery_id, parts, story_ids in contents:
+                row = held.get(delivery_id)
+                if row is None:
+                    continue
+                if row.parts is None:
+                    row.parts = list(parts)
+                    row.story_ids = sorted(set(story_ids))
             session.flush()
-            return _record(row)
+            for delivery_id, row in held.items():
+                saved[delivery_id] = _record(row)
+        return saved
 
     def part_sent(
         self, delivery_id: int, *, worker: str, index: int, now: datetime, lease: timedelta
@@ -212,8 +226,69 @@ class Deliveries:
             row.sent_parts = max(row.sent_parts, index + 1)
             row.lease_until, row.updated_at = now + lease, now
             if row.parts is not None and row.sent_parts >= len(row.parts):
-                row.state, row.sent_at, row.worker, row.lease_until = DELIVERY_SENT, now, None, None
+                row.state, row.sent_at = DELIVERY_SENT, now
+                row.worker, row.lease_until = None, None
             return True
+
+    def parts_sent(
+        self,
+        sent: Sequence[tuple[int, int, int]],
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> set[int]:
+        """:meth:`part_sent` for many messages in one transaction: ``(delivery id,
+        message index, messages in the row)`` each (the caller knows the count, so the
+        rows' messages are not read back); returns the ids of the rows no longer this
+        worker's. A fan-out records every message: this is its hot path."""
+        now = _aware(now)
+        if not sent:
+            return set()
+        table = cast("Table", Delivery.__table__)  # a mapped class's table is a Table
+        # Core, not the ORM: this runs for every message a fan-out sends.
+        with self._store._write_connection() as connection:
+            held = set(
+                connection.scalars(
+                    select(table.c.id).where(
+                        table.c.id.in_(sorted({delivery_id for delivery_id, _, _ in sent})),
+                        table.c.state == DELIVERY_SENDING,
+                        table.c.worker == worker,
+                    )
+                )
+            )
+            going: list[dict[str, Any]] = []
+            done: list[dict[str, Any]] = []
+            for delivery_id, index, total in sent:
+                if delivery_id in held:
+                    values = {"row": delivery_id, "count": index + 1}
+                    (done if index + 1 >= total else going).append(values)
+            progress = case(
+                (table.c.sent_parts > bindparam("count"), table.c.sent_parts),
+                else_=bindparam("count"),
+            )
+            if going:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row"))
+                    .values(sent_parts=progress, lease_until=now + lease, updated_at=now),
+                    going,
+                )
+            if done:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row"))
+                    .values(
+                        sent_parts=progress,
+                        state=DELIVERY_SENT,
+                        sent_at=now,
+                        worker=None,
+                        lease_until=None,
+                        updated_at=now,
+                    ),
+                    done,
+                )
+            return {delivery_id for delivery_id, _, _ in sent if delivery_id not in held}
 
     def requeue(
         self, delivery_id: int, *, worker: str, not_before: datetime, error: str, now: datetime
@@ -296,6 +371,11 @@ class Deliveries:
             ).all()
             return [_record(row) for row in rows]
 
+    def move_chat(self, session: Session, old_id: int, new_id: int) -> None:
+        """Move a chat's ledger to its new id (inside the caller's transaction: a group
+        that became a supergroup)."""
+        session.execute(update(Delivery).where(Delivery.chat_id == old_id).values(chat_id=new_id))
+
     def forget_chat(self, session: Session, chat_id: int) -> None:
         """Delete a chat's ledger (inside the caller's transaction: ``/stop``)."""
         session.execute(delete(Delivery).where(Delivery.chat_id == chat_id))
@@ -306,6 +386,18 @@ def _held(session: Session, delivery_id: int, worker: str) -> Delivery | None:
     if row is None or row.state != DELIVERY_SENDING or row.worker != worker:
         return None
     return row
+
+
+def _held_many(session: Session, delivery_ids: Sequence[int], worker: str) -> dict[int, Delivery]:
+    """The rows among ``delivery_ids`` that this worker holds, by id."""
+    rows = session.scalars(
+        select(Delivery).where(
+            Delivery.id.in_(sorted(set(delivery_ids))),
+            Delivery.state == DELIVERY_SENDING,
+            Delivery.worker == worker,
+        )
+    )
+    return {row.id: row for row in rows}
 
 
 def _record(row: Delivery) -> DeliveryRecord:

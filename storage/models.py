@@ -86,6 +86,25 @@ class Feed(Base):
     next_attempt_at: Mapped[utc_datetime | None]
 
 
+class FeedAlert(Base):
+    """The operators' alert about a failing feed: one row while the feed is failing.
+
+    :mod:`jobs.feed_alerts` decides from the feed's health and this row whether to tell
+    the admins now (once, after a day of failures) and whether the feed recovered
+    (then the row goes, after one "recovered" message if an alert was sent).
+    """
+
+    __tablename__ = "feed_alerts"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    failing_since: Mapped[utc_datetime]
+    """The first failed attempt of the current run of failures (as first seen)."""
+    alerted_at: Mapped[utc_datetime | None]
+    """When the admins were told; ``None`` while the failures are younger than a day."""
+
+
 class Story(Base):
     """A group of articles (possibly from several outlets) about one event."""
 
@@ -278,6 +297,7 @@ __all__ = [
     "ChatTopic",
     "Delivery",
     "Feed",
+    "FeedAlert",
     "SearchIndexState",
     "Story",
     "is_search_index_table",

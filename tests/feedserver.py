@@ -57,6 +57,8 @@ class LoggedRequest:
     """Status the server answered (``None`` if it never answered)."""
     bytes_sent: int = 0
     """Body bytes written to the socket (compressed when gzip), updated while sending."""
+    client_port: int = 0
+    """The client's port: requests with the same one came over the same connection."""
 
 
 @dataclass
@@ -79,11 +81,24 @@ class Route:
     content_length: bool
     retry_after: str | None
     gate: threading.Event | None
+    bodies: tuple[bytes, ...] = ()
+    """When set, the body of the n-th successful answer (the last one repeating)."""
     hits: int = 0
     """Requests this route has received."""
+    body_hits: int = 0
+    """Bodies taken from ``bodies`` so far."""
     received: threading.Event = field(default_factory=threading.Event)
     """Set when the first request arrives (wait on it to know a request is in flight)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_body(self) -> bytes:
+        """The body for this answer: ``bodies`` in turn (the last repeating), else ``body``."""
+        if not self.bodies:
+            return self.body
+        with self._lock:
+            index = min(self.body_hits, len(self.bodies) - 1)
+            self.body_hits += 1
+        return self.bodies[index]
 
     def next_status(self) -> int:
         """The status for the next request: ``statuses[hits]``, the last one repeating."""
@@ -136,12 +151,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Keep test output quiet: the request log is the record."""
 
     def do_GET(self) -> None:
-        self.close_connection = True
         owner = self.server.owner
+        self.close_connection = not owner.keep_alive
         entry = LoggedRequest(
             method=self.command,
             path=self.path,
             headers={name.lower(): value for name, value in self.headers.items()},
+            client_port=self.client_address[1],
         )
         owner._log(entry)
         route = owner._find(self.path)
@@ -198,7 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers.update(extra)
         if not any(name.lower() == "date" for name in headers):
             headers["Date"] = formatdate(usegmt=True)
-        headers["Connection"] = "close"
+        if not self.server.owner.keep_alive:
+            headers["Connection"] = "close"
         for name, value in headers.items():
             self.send_header(name, value)
 
@@ -225,7 +242,8 @@ class _Handler(BaseHTTPRequestHandler):
                 chunks = _gzip_stream(chunks)
             length = route.generated_size if route.content_length and not route.gzip else None
         else:
-            data = gzip_module.compress(route.body, mtime=0) if route.gzip else route.body
+            body = route.next_body()
+            data = gzip_module.compress(body, mtime=0) if route.gzip else body
             chunks = _pieces(data, route.chunk_size)
             length = len(data) if route.content_length else None
         if length is None:
@@ -287,6 +305,9 @@ class FeedServer:
     def __init__(self) -> None:
         self.errors: list[BaseException] = []
         """Unexpected exceptions raised in handlers (client hang-ups excluded)."""
+        self.keep_alive = False
+        """Keep connections open between requests (HTTP/1.1 keep-alive); by default
+        every response closes its connection."""
         self._routes: dict[str, Route] = {}
         self._requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
@@ -373,6 +394,7 @@ class FeedServer:
         content_length: bool = True,
         retry_after: str | None = None,
         gate: threading.Event | None = None,
+        bodies: Sequence[bytes] = (),
     ) -> Route:
         """Define (or replace) how ``path`` answers.
 
@@ -387,6 +409,8 @@ class FeedServer:
         * ``generated_size``: serve that many bytes made on the fly instead of
           ``body``; with ``gzip`` they are compressed on the fly (a gzip bomb).
         * ``content_length=False``: send the body chunked, without Content-Length.
+        * ``bodies``: a body per successful answer, in order, the last repeating (a
+          feed that changes on every fetch); replaces ``body``.
         * ``gate``: hold the request until the event is set (at most
           :data:`GATE_TIMEOUT` seconds, or until the server closes).
         * ``headers``: extra response headers (a ``Date`` here replaces the real one).
@@ -415,6 +439,7 @@ class FeedServer:
             content_length=content_length,
             retry_after=retry_after,
             gate=gate,
+            bodies=tuple(bodies),
         )
         with self._lock:
             self._routes[path] = new

@@ -10,7 +10,7 @@ from bot.demo import load_demo_feeds, run_demo
 
 
 def test_a_newcomer_sets_up_searches_and_reads_the_digest_in_the_terminal() -> None:
-    script = "/start\n1\n99\n/digest\n/find solar\n/settings\n/quit\n"
+    script = "/start\n1\n99\n²\n/digest\n/find solar\n/settings\n/quit\n"
     out = io.StringIO()
     assert run_demo(load_config(None, environ={}), io.StringIO(script), out) == 0
     transcript = out.getvalue()

@@ -111,3 +111,29 @@ def test_a_non_admin_cannot_take_over_a_channel(world: BotWorld) -> None:
 def _active(world: BotWorld, chat_id: int) -> bool:
     chat = world.store.chats.get(chat_id)
     return chat is not None and chat.active
+
+
+def test_a_group_that_becomes_a_supergroup_keeps_its_settings(world: BotWorld) -> None:
+    # Telegram gives the supergroup a new chat id; the settings must follow it.
+    old, new = -4500000, -1004500000
+    world.api.add_user(ADMIN, first_name="Admin", language_code="ru")
+    world.api.add_user(MEMBER, first_name="Member")
+    world.api.add_group(old, title="Tech", admins={ADMIN}, members={MEMBER}, kind="group")
+    world.say(old, "/start", user_id=ADMIN)
+    world.api.next_message(old)  # the first set-up step
+    world.say(old, "/time 06:30", user_id=ADMIN)
+    before = world.store.chats.get(old)
+    assert before is not None
+
+    world.api.upgrade_group(old, new, by=ADMIN)
+    world.api.wait_for(lambda: world.store.chats.get(old) is None)
+    after = world.store.chats.get(new)
+    assert after is not None
+    assert after.kind == "supergroup"
+    assert (after.language, after.delivery_time, after.topics, after.countries) == (
+        before.language,
+        before.delivery_time,
+        before.topics,
+        before.countries,
+    )
+    assert "06:30" in world.say(new, "/settings", user_id=MEMBER).text

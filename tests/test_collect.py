@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from jobs.collect import (
 )
 from jobs.fetch import FetchSettings
 from jobs.reclassify import reclassify_archive
+from jobs.telemetry import EVENT_ATTR, FIELDS_ATTR
 from storage import FeedSpec, Store
 from tests.feedserver import FeedServer
 
@@ -260,6 +262,28 @@ def test_a_broken_feed_is_recorded_and_the_others_are_collected(
     assert gone is not None
     assert gone.consecutive_failures == 2
     assert gone.next_attempt_at == clock.now + timedelta(minutes=60)
+
+
+def test_each_feed_logs_one_event_quiet_at_info_and_failures_warn(
+    store: Store, server: FeedServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.route("/good.xml", body=rss([HUB_EN]))
+    server.route("/gone.xml", body=b"not here", status=404)
+    store.sync_feeds([feed("good", server.url("/good.xml")), feed("gone", server.url("/gone.xml"))])
+
+    with caplog.at_level(logging.DEBUG, logger="jobs.collect"):
+        run(make_collector(store, clock))
+
+    lines = [r for r in caplog.records if r.name == "jobs.collect"]
+    assert len(lines) == 2  # one per feed
+    events = {
+        getattr(r, FIELDS_ATTR)["feed"]: (r.levelno, getattr(r, EVENT_ATTR), r.getMessage())
+        for r in lines
+    }
+    assert events["good"][:2] == (logging.DEBUG, "feed_collected")
+    assert "status=fetched new=1" in events["good"][2]
+    assert events["gone"][:2] == (logging.WARNING, "feed_failed")
+    assert "404" in events["gone"][2]
 
 
 def test_feeds_are_fetched_only_when_due(

@@ -7,7 +7,9 @@ diff); messages are separated there by a ``----- message N -----`` line.
 
 from __future__ import annotations
 
+import math
 import os
+import random
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from bot.telegram.digest_render import (
     render_digest,
     telegram_length,
 )
-from jobs.digest.selection import SelectionSettings, select
+from jobs.digest.selection import Candidates, SelectionSettings, select
 from storage.records import COUNTRIES, TOPICS, ChatHistory, ChatSettings, DigestArticle
 
 GOLDEN = Path(__file__).parent / "fixtures" / "digests"
@@ -151,6 +153,93 @@ def test_nothing_twice_and_only_what_is_new_since_the_last_digest() -> None:
     assert titles == []  # story 10 was sent; the others were seen before the last digest
     later = select(chat(), SAMPLE, ChatHistory(NOW - timedelta(hours=6), frozenset({10})), NOW)
     assert [i.article.title for i in later.items] == ["Astana Hub adds 40 startups"]
+
+
+def _reference_select(
+    chat_: ChatSettings, articles: list[DigestArticle], history: ChatHistory, per_topic: int
+) -> list[tuple[str, int, int, tuple[str, ...]]]:
+    """The selection rules spelt out naively, one chat at a time: (topic, story, shown
+    article, also) per item, in order."""
+    since = NOW - timedelta(hours=24) if history.last_sent_at is None else history.last_sent_at
+    oldest = NOW - timedelta(hours=24 if history.last_sent_at is None else 48)
+    stories: dict[int, list[DigestArticle]] = {}
+    for a in articles:
+        if (
+            a.story_id not in history.story_ids
+            and a.first_seen_at >= since
+            and a.published_at >= oldest
+            and set(a.topics) & set(chat_.topics)
+            and set(a.countries) & set(chat_.countries)
+        ):
+            stories.setdefault(a.story_id, []).append(a)
+    ranked: dict[str, list[tuple[float, int, int, tuple[str, ...]]]] = {}
+    for story_id, members in stories.items():
+        scores = [max(m.topics.get(t, 0.0) for m in members) for t in chat_.topics]
+        topic = chat_.topics[scores.index(max(scores))]
+        newest = max(m.published_at for m in members)
+        outlets = list(
+            dict.fromkeys(m.outlet for m in sorted(members, key=lambda m: (m.published_at, m.id)))
+        )
+        value = (
+            max(scores)
+            * 0.5 ** ((NOW - newest) / timedelta(hours=24))
+            * (1 + math.log2(len(outlets)))
+        )
+        pool = [m for m in members if m.language == chat_.language] or members
+        shown = min(pool, key=lambda m: (-m.topics.get(topic, 0.0), m.published_at, m.id))
+        also = tuple(o for o in outlets if o != shown.outlet)
+        ranked.setdefault(topic, []).append((value, story_id, shown.id, also))
+    return [
+        (topic, story_id, shown, also)
+        for topic in chat_.topics
+        for _, story_id, shown, also in sorted(ranked.get(topic, []), key=lambda e: (-e[0], e[1]))[
+            :per_topic
+        ]
+    ]
+
+
+def test_selection_from_a_shared_pool_agrees_with_the_rules_spelt_out_per_chat() -> None:
+    # The dispatcher scores stories once for thousands of chats; whatever the mix of
+    # stories (several outlets, mixed subjects, articles old and new), every chat must
+    # get what the rules give it alone.
+    rng = random.Random(5)
+    outlets = ["Kun.uz", "Trend", "Kursiv", "Daryo", "24.kg"]
+    for _round in range(40):
+        articles = []
+        for n in range(rng.randint(0, 60)):
+            topics = {
+                t: round(rng.uniform(0.2, 1.0), 2) for t in rng.sample(TOPICS, rng.randint(1, 2))
+            }
+            seen = NOW - timedelta(hours=rng.uniform(0, 50))
+            articles.append(
+                DigestArticle(
+                    id=n,
+                    story_id=rng.randint(0, 25),
+                    title=f"t{n}",
+                    summary="s.",
+                    url=f"https://x.example/{n}",
+                    outlet=rng.choice(outlets),
+                    outlet_country="kz",
+                    language=rng.choice(["en", "ru"]),
+                    published_at=seen - timedelta(hours=rng.uniform(0, 3)),
+                    first_seen_at=seen,
+                    topics=topics,
+                    countries=tuple(rng.sample(COUNTRIES, rng.randint(1, 2))),
+                )
+            )
+        pool = Candidates(articles, NOW)
+        for _chat in range(10):
+            reader = chat(
+                rng.choice(["en", "ru"]),
+                topics=tuple(t for t in TOPICS if rng.random() < 0.6) or ("energy",),
+                countries=tuple(c for c in COUNTRIES if rng.random() < 0.5) or ("kz",),
+            )
+            last = None if rng.random() < 0.5 else NOW - timedelta(hours=rng.uniform(1, 60))
+            history = ChatHistory(last, frozenset(rng.sample(range(26), rng.randint(0, 5))))
+            per_topic = rng.randint(1, 5)
+            digest = select(reader, pool, history, NOW, SelectionSettings(max_per_topic=per_topic))
+            got = [(i.topic, i.story_id, i.article.id, i.also) for i in digest.items]
+            assert got == _reference_select(reader, articles, history, per_topic)
 
 
 # -- rendering ---------------------------------------------------------------------------

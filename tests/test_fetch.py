@@ -126,6 +126,31 @@ def test_second_fetch_sends_validators_and_gets_not_modified(server: FeedServer)
     assert sent["if-modified-since"] == LAST_MODIFIED
 
 
+def test_not_modified_answers_leave_their_connection_open_for_the_next_feed(
+    server: FeedServer,
+) -> None:
+    # A re-collection where nothing changed is mostly 304s: each must not cost a new
+    # connection (that was most of such a run's time).
+    server.keep_alive = True
+    paths = [f"/feed-{n}.xml" for n in range(8)]
+    for path in paths:
+        server.route(path, RSS_EN, etag=f'"{path}"')
+    settings = replace(FAST, max_connections=2, max_per_host=2)
+
+    async def run(known: list[Validators]) -> list[FetchResult]:
+        async with FeedFetcher(settings, sleep=FakeSleep()) as fetcher:
+            fetches = [fetcher.fetch(server.url(p), v) for p, v in zip(paths, known, strict=True)]
+            return await asyncio.gather(*fetches)
+
+    first = asyncio.run(run([Validators()] * len(paths)))
+    again = asyncio.run(run([result.validators or Validators() for result in first]))
+
+    assert [result.status for result in again] == [FetchStatus.NOT_MODIFIED] * len(paths)
+    second_round = [server.requests_for(path)[1] for path in paths]
+    assert all(request.status == 304 for request in second_round)
+    assert len({request.client_port for request in second_round}) <= 2
+
+
 def test_last_modified_alone_is_enough_for_not_modified(server: FeedServer) -> None:
     server.route("/feed.xml", RSS_RU, last_modified=LAST_MODIFIED)
 

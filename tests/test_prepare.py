@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +57,53 @@ def test_a_body_that_is_not_a_feed_comes_back_as_an_error_value() -> None:
 def test_negative_worker_count_is_refused() -> None:
     with pytest.raises(ValueError, match="workers"):
         Preparer(Classifier(load_rules()), workers=-1)
+
+
+# A program (run as __main__, like `steppe run`) that imports something heavy, records
+# every time its module body runs, and prepares one feed in a worker process.
+_PROGRAM = """
+import asyncio, os, sys
+from datetime import UTC, datetime
+with open(sys.argv[1], "a") as marks:
+    marks.write(f"{os.getpid()}\\n")
+import sqlalchemy  # what the bot's main module drags in
+
+from jobs.classify import Classifier, load_rules
+from jobs.prepare import Preparer, PrepareRequest
+
+if __name__ == "__main__":
+    request = PrepareRequest(
+        body=sys.stdin.buffer.read(), content_type="application/rss+xml; charset=utf-8",
+        feed_url="https://outlet.example/feed", language=None,
+        now=datetime(2026, 11, 20, 9, 0, tzinfo=UTC), max_entries=500,
+    )
+    with Preparer(Classifier(load_rules()), workers=1) as preparer:
+        prepared = asyncio.run(preparer.prepare(request))
+    print(len(prepared.parsed.entries))
+"""
+
+
+def test_a_worker_does_not_load_the_program_that_started_it(tmp_path: Path) -> None:
+    # A "spawn" worker used to import its parent's main module, i.e. the whole bot and
+    # SQLAlchemy, ~50 MB per worker for code it never runs.
+    program = tmp_path / "program.py"
+    program.write_text(_PROGRAM, encoding="utf-8")
+    marks = tmp_path / "marks"
+    done = subprocess.run(
+        [sys.executable, str(program), str(marks)],
+        input=REQUEST.body,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == ["3"]
+    assert len(marks.read_text().split()) == 1  # the program itself, not the worker
+
+
+def test_the_records_a_worker_needs_come_without_the_database_layer() -> None:
+    check = "import sys, jobs.prepare; print('sqlalchemy' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, timeout=60, check=True
+    )
+    assert done.stdout.decode().strip() == "False"

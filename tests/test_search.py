@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage import ArticleInput, Classification, FeedSpec, Store
+from storage.search import service
 from storage.search.results import NoteKind, SearchResults, SearchStatus
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -434,6 +435,23 @@ def test_rebuild_gives_the_same_results(store: Store, archive: dict[str, int]) -
     before = keys(store.find("startups", now=NOW, limit=50), archive)
     assert store.rebuild_search_index(now=NOW) == len(DOCS)
     assert keys(store.find("startups", now=NOW, limit=50), archive) == before
+
+
+def test_a_large_rebuild_in_worker_processes_finds_the_same(
+    store: Store,
+    archive: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queries = ("IT-хаб", "e-government", "Казакстан", '"IT park"', "startups -Almaty", "energy")
+    before = {query: found(store, archive, query) for query in queries}
+    # Small batches over two workers, so that results come back out of order.
+    monkeypatch.setattr(service, "PARALLEL_MIN_ARTICLES", 1)
+    monkeypatch.setattr(service, "REBUILD_BATCH", 2)
+    monkeypatch.setattr(service, "rebuild_workers", lambda: 2)
+    assert store.rebuild_search_index(now=NOW) == len(DOCS)
+    assert "in-process" not in caplog.text  # the workers did it
+    assert {query: found(store, archive, query) for query in queries} == before
 
 
 def test_opening_rebuilds_an_index_left_by_an_older_analyser(database_url: str) -> None:

@@ -312,7 +312,9 @@ TRICKY = (
     "aZoOgGsS Ёё ҚқҰүӘә ʻʼ’‘`'′´ -‐‑–_ \u0301\u0307\u00ad\u200d\u200b ﬁＫ½İßǰŉ№¨ \t\n "
     "٣5 🚀\U0001f3fd\ufe0f\x00 가\u1100\u1161 ά"
 )
-texts = st.one_of(st.text(), st.text(alphabet=TRICKY))
+#: Words between punctuation, the chunks index_terms reads without the word grammar.
+PUNCTUATED = "abS Жжё қ ʻ’' .,;:!?()\"«»“”„…—–/- ﬁİ\u0301\u00ad"
+texts = st.one_of(st.text(), st.text(alphabet=TRICKY), st.text(alphabet=PUNCTUATED))
 
 
 def _is_term(term: str) -> bool:

@@ -51,11 +51,19 @@ JsonObject = dict[str, Any]
 class ApiError(Exception):
     """A Bot API error answer: ``error_code`` and Telegram's ``description``."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
 
 @dataclass
@@ -149,6 +157,8 @@ class _Chat:
     members: set[int] = field(default_factory=set)
     bot_status: str = "member"
     """The bot's own status here: ``member``, ``administrator``, ``left``, ``kicked``."""
+    migrated_to: int | None = None
+    """The supergroup this group became (its messages go there now)."""
 
     def as_json(self, users: Mapping[int, JsonObject]) -> JsonObject:
         if self.type == "private":
@@ -289,6 +299,42 @@ class FakeBotApi:
                 members=set(members) | set(admins),
                 bot_status="administrator" if kind == "channel" else "member",
             )
+
+    def upgrade_group(self, chat_id: int, new_id: int, *, by: int) -> None:
+        """User ``by`` turns group ``chat_id`` into a supergroup, which gets ``new_id``.
+
+        As in Telegram: the old group gets a service message with
+        ``migrate_to_chat_id``, the new supergroup one with ``migrate_from_chat_id``,
+        and sending to the old id is refused with ``migrate_to_chat_id``.
+        """
+        with self._lock:
+            old = self._chat(chat_id)
+            new = _Chat(
+                id=new_id,
+                type="supergroup",
+                title=old.title,
+                username=old.username,
+                admins=set(old.admins),
+                members=set(old.members),
+                bot_status=old.bot_status,
+            )
+            self._chats[new_id] = new
+            old.migrated_to = new_id
+            for chat, key, value in (
+                (old, "migrate_to_chat_id", new_id),
+                (new, "migrate_from_chat_id", chat_id),
+            ):
+                self._push(
+                    {
+                        "message": {
+                            "message_id": next(self._message_ids[chat.id]),
+                            "date": _unix_now(),
+                            "chat": chat.as_json(self._users),
+                            "from": self._user(by),
+                            key: value,
+                        }
+                    }
+                )
 
     # -- playing the users ----------------------------------------------------------
 
@@ -731,6 +777,12 @@ class FakeBotApi:
 
     def _writable_chat(self, params: JsonObject) -> _Chat:
         chat = self._lookup_chat(params)
+        if chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
         if chat.bot_status == "kicked" and chat.type == "private":
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if chat.bot_status in ("kicked", "left"):
@@ -894,6 +946,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes on a kept-alive connection: with Nagle's
+    # algorithm the body waits for the client's delayed ACK, 40 ms per request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the request line holds the token."""
@@ -945,6 +1000,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             if exc.retry_after is not None:
                 payload["parameters"] = {"retry_after": exc.retry_after}
+            if exc.migrate_to_chat_id is not None:
+                payload["parameters"] = {"migrate_to_chat_id": exc.migrate_to_chat_id}
             self._answer(exc.code, payload)
             return
         self._answer(200, {"ok": True, "result": result})

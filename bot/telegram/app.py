@@ -116,6 +116,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(
         ChatMemberHandler(onboarding.membership, ChatMemberHandler.MY_CHAT_MEMBER)
     )
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, onboarding.migrated))
     application.add_handler(
         MessageHandler(filters.COMMAND & _NEW_MESSAGES, fallback.unknown_command)
     )

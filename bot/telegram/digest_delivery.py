@@ -11,14 +11,21 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.i18n import Translator
 from bot.telegram import callbacks as cb
 from bot.telegram.digest_render import plain_text, render_digest
+from bot.telegram.http_pools import ShardedRequest
 from jobs.digest.policy import SENT, Outcome, OutcomeKind
 from jobs.digest.ratelimit import connections_for
 from jobs.digest.selection import Digest
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 _BAD_MARKUP = "can't parse entities"
 #: 400 answers that mean the chat is gone for good, like a 403.
 _GONE = ("chat not found", "group chat was upgraded", "chat_write_forbidden")
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 class DigestComposer:
@@ -66,23 +74,32 @@ class BotSender:
     def __init__(self, bot: Bot, translator: Translator) -> None:
         self._bot = bot
         self._t = translator
+        self._footers: dict[str, InlineKeyboardMarkup] = {}
+
+    def _footer(self, language: str) -> InlineKeyboardMarkup:
+        markup = self._footers.get(language)
+        if markup is None:
+            markup = self._footers[language] = footer(self._t, language)
+        return markup
 
     async def send(
         self, chat_id: int, text: str, *, plain: bool, footer_language: str | None
     ) -> Outcome:
-        markup = footer(self._t, footer_language) if footer_language else None
+        markup = self._footer(footer_language) if footer_language else None
         try:
             await self._bot.send_message(
                 chat_id,
                 plain_text(text) if plain else text,
                 parse_mode=None if plain else ParseMode.HTML,
                 reply_markup=markup,
-                disable_web_page_preview=True,
+                link_preview_options=_NO_PREVIEW,
             )
         except RetryAfter as exc:
             wait = exc.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             return Outcome(OutcomeKind.FLOOD, exc.message, retry_after=seconds)
+        except ChatMigrated as exc:
+            return Outcome(OutcomeKind.MIGRATED, exc.message, moved_to=int(exc.new_chat_id))
         except Forbidden as exc:
             return Outcome(OutcomeKind.UNREACHABLE, exc.message)
         except BadRequest as exc:
@@ -104,9 +121,8 @@ def delivery_bot(
 ) -> Bot:
     """A Bot for sending digests, with as many pooled connections as the rate needs
     (:func:`jobs.digest.ratelimit.connections_for`); not initialised yet."""
-    size = connections_for(per_second)
-    request = HTTPXRequest(
-        connection_pool_size=size,
+    request = ShardedRequest(
+        connections_for(per_second),
         read_timeout=read_timeout,
         write_timeout=read_timeout,
         connect_timeout=read_timeout,

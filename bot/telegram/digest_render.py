@@ -18,7 +18,9 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from typing import Final
+from datetime import date
+from functools import lru_cache
+from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -42,52 +44,119 @@ def render_digest(
 ) -> list[str]:
     """The digest's messages, in order; an empty digest is the one "quiet day" note."""
     lang = chat.language
-    day = format_date(digest.built_at.astimezone(ZoneInfo(chat.timezone)), "long", locale=lang)
-    header = t.text(lang, "digest_title", date=day)
+    local_day = digest.built_at.astimezone(_zone(chat.timezone)).date()
+    header = t.text(lang, "digest_title", date=_long_date(local_day, lang))
     if digest.is_empty:
         return [f"{header}\n\n{t.text(lang, 'digest_quiet')}"]
-    units: list[str] = [header]
+    units: list[tuple[str, int]] = [(header, telegram_length(header))]
     for section in digest.sections:
-        heading = f"<b>{escape(t.text(lang, f'topic_{section.topic}'))}</b>"
+        heading, heading_length = _heading(t, lang, section.topic)
         for number, item in enumerate(section.items, start=1):
-            text = render_item(t, chat, number, item)
-            units.append(f"{heading}\n{text}" if number == 1 else text)
-    return pack(units, limit=limit)
+            text, length = _numbered(number, _item_body(t, chat, item))
+            if number == 1:
+                text, length = f"{heading}\n{text}", heading_length + 1 + length
+            units.append((text, length))
+    return _pack_measured(units, limit=limit, separator="\n\n")
 
 
 def render_item(t: Translator, chat: ChatSettings, number: int, item: Item) -> str:
     """One story: linked title; flag, outlet and summary; other outlets; the reason."""
-    lang = chat.language
+    return _numbered(number, _item_body(t, chat, item))[0]
+
+
+class _ItemKey(NamedTuple):
+    """What an item's text depends on, besides the language and the catalogs."""
+
+    title: str
+    url: str
+    outlet: str
+    outlet_country: str
+    summary: str
+    also: tuple[str, ...]
+    topic: str
+    countries: tuple[str, ...]
+    """The article's countries the chat follows (at most two are named)."""
+
+
+def _item_body(t: Translator, chat: ChatSettings, item: Item) -> tuple[str, int]:
     article = item.article
-    title = escape(_cut(article.title, MAX_TITLE))
-    lines = [f'{number}. <a href="{escape(article.url)}">{title}</a>']
-    source = f"{flag(article.outlet_country)} <i>{escape(article.outlet)}</i>"
-    summary = one_line(article.summary)
-    lines.append(f"{source} · {escape(summary)}" if summary else source)
-    if item.also:
-        shown = list(item.also[:MAX_ALSO])
-        if len(item.also) > MAX_ALSO:
-            shown.append(f"+{len(item.also) - MAX_ALSO}")
-        lines.append(t.text(lang, "digest_also", outlets=", ".join(shown)))
-    countries = [c for c in article.countries if c in chat.countries][:2]
-    places = ", ".join(t.text(lang, f"country_{c}") for c in countries)
-    lines.append(
-        t.text(lang, "digest_why", topic=t.text(lang, f"topic_{item.topic}"), countries=places)
+    countries = tuple(c for c in article.countries if c in chat.countries)[:2]
+    key = _ItemKey(
+        article.title,
+        article.url,
+        article.outlet,
+        article.outlet_country,
+        article.summary,
+        item.also,
+        item.topic,
+        countries,
     )
-    return "\n".join(lines)
+    return _render_body(t, chat.language, key)
+
+
+def _numbered(number: int, body: tuple[str, int]) -> tuple[str, int]:
+    prefix = f"{number}. "
+    return prefix + body[0], len(prefix) + body[1]
+
+
+# A fan-out renders the same few hundred stories for thousands of chats in a handful
+# of languages: an item's text (and its measured length) is computed once per story,
+# language, reason and shown countries. Everything in the key is immutable.
+@lru_cache(maxsize=16_384)
+def _render_body(t: Translator, lang: str, key: _ItemKey) -> tuple[str, int]:
+    """An item without its number, and its length as Telegram counts it."""
+    lines = [f'<a href="{escape(key.url)}">{escape(_cut(key.title, MAX_TITLE))}</a>']
+    source = f"{flag(key.outlet_country)} <i>{escape(key.outlet)}</i>"
+    line = one_line(key.summary)
+    lines.append(f"{source} · {escape(line)}" if line else source)
+    if key.also:
+        shown = list(key.also[:MAX_ALSO])
+        if len(key.also) > MAX_ALSO:
+            shown.append(f"+{len(key.also) - MAX_ALSO}")
+        lines.append(t.text(lang, "digest_also", outlets=", ".join(shown)))
+    places = ", ".join(t.text(lang, f"country_{c}") for c in key.countries)
+    reason = t.text(lang, "digest_why", topic=t.text(lang, f"topic_{key.topic}"), countries=places)
+    lines.append(reason)
+    body = "\n".join(lines)
+    return body, telegram_length(body)
+
+
+@lru_cache(maxsize=256)
+def _heading(t: Translator, lang: str, topic: str) -> tuple[str, int]:
+    heading = f"<b>{escape(t.text(lang, f'topic_{topic}'))}</b>"
+    return heading, telegram_length(heading)
+
+
+@lru_cache(maxsize=1024)
+def _long_date(day: date, lang: str) -> str:
+    return str(format_date(day, "long", locale=lang))
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def pack(units: Sequence[str], *, limit: int = MAX_MESSAGE, separator: str = "\n\n") -> list[str]:
     """Whole units into as few messages as possible, each within ``limit`` as Telegram
     counts (:func:`telegram_length`), in order. A unit too long on its own (cannot
     happen with the caps above) is cut as plain text rather than dropped."""
+    return _pack_measured(
+        [(u, telegram_length(u)) for u in units], limit=limit, separator=separator
+    )
+
+
+def _pack_measured(units: Sequence[tuple[str, int]], *, limit: int, separator: str) -> list[str]:
+    """:func:`pack` for units whose Telegram length is known already."""
     messages: list[str] = []
     current, current_length = "", 0
     gap = telegram_length(separator)
-    for raw in units:
-        unit = raw if telegram_length(raw) <= limit else escape(_cut(visible_text(raw), limit))
+    for raw, raw_length in units:
+        unit, length = raw, raw_length
+        if length > limit:
+            unit = escape(_cut(visible_text(raw), limit))
+            length = telegram_length(unit)
         # Units are whole elements, so lengths add up: no re-measuring the message.
-        length = telegram_length(unit)
         if current and current_length + gap + length > limit:
             messages.append(current)
             current, current_length = "", 0

@@ -11,6 +11,7 @@ from telegram import Bot
 
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.metrics import CountingSender
 from bot.telegram.digest_delivery import BotSender, DigestComposer, delivery_bot
 from jobs.digest.dispatch import Dispatcher, DispatchSettings
 from jobs.digest.policy import RetryPolicy
@@ -80,7 +81,7 @@ def build_dispatcher(
     extra = {} if sleep is None else {"sleep": sleep}
     dispatcher = Dispatcher(
         store,
-        BotSender(bot, translator),
+        CountingSender(BotSender(bot, translator)),  # Telegram errors, for /metrics
         DigestComposer(translator),
         dispatch_settings(settings),
         worker=worker_id(),

@@ -29,14 +29,22 @@ _ELLIPSIS = "…"
 
 
 def fit(blocks: Iterable[str], *, limit: int = MAX_MESSAGE, separator: str = "\n\n") -> str:
-    """Join whole blocks while the result stays within ``limit``; ``…`` marks a cut."""
+    """Join whole blocks while the result stays within ``limit`` (UTF-16 units of the
+    HTML, which bound those of the text Telegram counts); ``…`` marks a cut."""
     out = ""
     for block in blocks:
         candidate = f"{out}{separator}{block}" if out else block
-        if len(candidate) > limit - len(separator) - len(_ELLIPSIS):
+        # Telegram counts UTF-16 units (an emoji is two): count them, or a page of
+        # emoji-heavy titles passes here and is refused as too long.
+        if _units(candidate) > limit - _units(separator) - len(_ELLIPSIS):
             return f"{out}{separator}{_ELLIPSIS}" if out else _shorten(block, limit)
         out = candidate
     return out
+
+
+def _units(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts (bounds the visible text's)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _shorten(text: str, limit: int) -> str:

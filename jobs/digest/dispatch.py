@@ -6,11 +6,21 @@ One :meth:`Dispatcher.run_once` is one scheduler tick (or ``steppe dispatch --on
    came due (:func:`jobs.digest.schedule.plan`; older than the grace period: skipped)
    and their next delivery time, compare-and-set;
 2. *claim* a batch of rows under a lease (several workers take disjoint batches);
-3. *build* each new row's digest (:func:`jobs.digest.selection.select`, then the
-   bot's :class:`Composer`) and fix it in the row, so a resumed row sends the same;
-4. *send* each row's messages in order, under the :class:`RateLimiter`, concurrently
-   up to :attr:`DispatchSettings.concurrency` chats, recording every message sent;
-   Telegram's answers are handled by :func:`jobs.digest.policy.decide`.
+3. *build* each new row's digest (:func:`jobs.digest.selection.select` from the run's
+   :class:`~jobs.digest.selection.Candidates`, then the bot's :class:`Composer`) and
+   fix the batch's messages in the ledger, so a resumed row sends the same;
+4. *send* each row's messages in order under the :class:`RateLimiter`; Telegram's
+   answers are handled by :func:`jobs.digest.policy.decide`, and every message sent is
+   recorded before the row's next one goes.
+
+Claiming and building run ahead of sending, so the sending never waits for a batch:
+rows are sent as soon as they are built, many at once, and a row holds an HTTP
+connection (:attr:`DispatchSettings.concurrency`) only while its request is out and
+its message is being recorded, not while it waits the second between two messages to
+its chat. Sent messages are recorded many per transaction (group commit): while one
+write runs, the messages sent meanwhile queue for the next. So if the process dies,
+at most ``concurrency`` messages were accepted by Telegram but not recorded: those are
+sent again after the restart (Telegram has no way to make a send idempotent).
 
 It is a thin orchestrator: every decision is in the pure modules. The store is
 blocking, so its calls run in worker threads; time comes from ``clock`` and waiting
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +41,8 @@ from typing import ParamSpec, Protocol, TypeVar
 from jobs.digest import schedule
 from jobs.digest.policy import Action, ActionKind, RetryPolicy, Sender, decide
 from jobs.digest.ratelimit import Limits, RateLimiter
-from jobs.digest.selection import Digest, SelectionSettings, select
+from jobs.digest.selection import Candidates, Digest, SelectionSettings, select
+from jobs.telemetry import log_event
 from storage import Store
 from storage.records import (
     DELIVERY_BLOCKED,
@@ -53,6 +65,10 @@ _HISTORY_MARGIN = timedelta(days=1)
 #: Chats planned per store round trip.
 _PLAN_PAGE = 1000
 _GROUP_KINDS = frozenset({"group", "supergroup", "channel"})
+#: Digests built between two looks at the sending (building is CPU in the event loop).
+_BUILD_SLICE = 16
+#: How long the recorder gathers sent messages into one transaction.
+_GATHER_SECONDS = 0.01
 
 
 class Composer(Protocol):
@@ -77,7 +93,7 @@ class DispatchSettings:
     """How long a claimed row is this worker's without news from it."""
     batch: int = 200
     concurrency: int = 8
-    """Chats sent to at once (size the HTTP connection pool to match)."""
+    """Requests to Telegram out at once (size the HTTP connection pool to match)."""
 
 
 @dataclass
@@ -125,24 +141,39 @@ class Dispatcher:
         self._limiter = RateLimiter(settings.limits)
 
     async def run_once(self) -> DispatchReport:
-        """Plan, then claim and deliver batches until nothing is claimable now."""
+        """Plan, then claim, build and send until nothing is claimable now."""
         report = DispatchReport()
         await self.plan(report)
-        articles: list[DigestArticle] | None = None
-        while True:
-            claimed = await self._db(
-                self._store.deliveries.claim,
-                self._clock(),
-                worker=self._worker,
-                limit=self._settings.batch,
-                lease=self._settings.lease,
-            )
-            if not claimed:
-                return report
-            report.claimed += len(claimed)
-            if articles is None and any(d.parts is None for d in claimed):
-                articles = await self._candidates()
-            await self._deliver(claimed, articles or [], report)
+        run = _Run(self, report)
+        candidates: Candidates | None = None
+        # Rows are sent as soon as they are built; the batches come on meanwhile.
+        async with asyncio.TaskGroup() as group:
+            while True:
+                # Claim the next batch only when there is room for it: rows wait in
+                # this worker's hands no longer than the sending needs.
+                await run.room_for(self._settings.batch)
+                claimed = await self._db(
+                    self._store.deliveries.claim,
+                    self._clock(),
+                    worker=self._worker,
+                    limit=self._settings.batch,
+                    lease=self._settings.lease,
+                )
+                if not claimed:
+                    if not run.busy:
+                        break
+                    # Rows under way may come back claimable now (a chat that moved
+                    # to its supergroup's id): look again once they are done.
+                    await run.idle()
+                    continue
+                report.claimed += len(claimed)
+                if candidates is None and any(d.parts is None for d in claimed):
+                    candidates = Candidates(await self._candidates(), self._clock())
+                for delivery, chat in await self._prepare(claimed, candidates, report):
+                    run.started()
+                    group.create_task(run.deliver(delivery, chat))
+        await run.recorder.drain()
+        return report
 
     async def plan(self, report: DispatchReport) -> None:
         """Open the ledger rows of every chat that is due and move its schedule on."""
@@ -163,76 +194,67 @@ class Dispatcher:
             self._store.digest_articles, seen_since=oldest, published_since=oldest
         )
 
-    async def _deliver(
-        self, claimed: Sequence[Delivery], articles: Sequence[DigestArticle], report: DispatchReport
-    ) -> None:
+    async def _prepare(
+        self,
+        claimed: Sequence[Delivery],
+        candidates: Candidates | None,
+        report: DispatchReport,
+    ) -> list[tuple[Delivery, ChatSettings]]:
+        """The claimed rows ready to send, with their chats; the others are closed.
+
+        New rows get their digests built and fixed in the ledger in one transaction.
+        """
         now = self._clock()
-        chat_ids = [d.chat_id for d in claimed]
-        chats = {c.id: c for c in await self._db(_chats, self._store, chat_ids)}
+        chats = await self._db(self._store.chats.many, [d.chat_id for d in claimed])
         histories = await self._db(
             self._store.deliveries.history,
             [d.chat_id for d in claimed if d.parts is None],
             since=now - self._settings.selection.max_window - _HISTORY_MARGIN,
         )
-        gate = asyncio.Semaphore(self._settings.concurrency)
+        contents: list[tuple[int, Sequence[str], Sequence[int]]] = []
+        for number, delivery in enumerate(claimed, start=1):
+            chat = chats.get(delivery.chat_id)
+            if chat is None or not chat.active or chat.paused:
+                continue
+            if delivery.parts is None:
+                history = histories.get(chat.id, ChatHistory(None, frozenset()))
+                digest = select(
+                    chat, candidates or (), history, self._clock(), self._settings.selection
+                )
+                quiet = digest.is_empty and not self._settings.quiet_day_note
+                parts = [] if quiet else self._composer.compose(chat, digest)
+                contents.append((delivery.id, parts, digest.story_ids))
+                if number % _BUILD_SLICE == 0:
+                    await asyncio.sleep(0)  # building is CPU: let the sending go on
+        saved = await self._db(self._store.deliveries.save_many, contents, worker=self._worker)
         ready: list[tuple[Delivery, ChatSettings]] = []
         for delivery in claimed:
             chat = chats.get(delivery.chat_id)
-            built = await self._build(delivery, chat, articles, histories, report)
-            if built is not None and chat is not None:
-                ready.append((built, chat))
+            if chat is None or not chat.active or chat.paused:
+                state = (
+                    DELIVERY_BLOCKED if chat is not None and not chat.active else DELIVERY_SKIPPED
+                )
+                reason = "the chat is paused" if chat is not None and chat.paused else "no chat"
+                await self._finish(delivery, state, reason if chat is None or chat.paused else None)
+                continue
+            row = delivery if delivery.parts is not None else saved.get(delivery.id)
+            if row is None:
+                continue  # no longer this worker's (its lease ran out meanwhile)
+            if not row.parts:
+                await self._finish(row, DELIVERY_EMPTY, None)
+                report.empty += 1
+                continue
+            ready.append((row, chat))
+        return ready
 
-        async def one(delivery: Delivery, chat: ChatSettings) -> None:
-            async with gate:
-                try:
-                    await self._send(delivery, chat, report)
-                except Exception:
-                    # One chat's trouble (the database went away mid-send) must not
-                    # cancel the others in flight: this row stays claimed and resumes
-                    # after its lease, from its last recorded message.
-                    log.exception("delivery %s to chat %s interrupted", delivery.id, chat.id)
-                    report.errors.append(f"chat {chat.id}: interrupted")
-
-        async with asyncio.TaskGroup() as group:
-            for delivery, chat in ready:
-                group.create_task(one(delivery, chat))
-
-    async def _build(
+    async def _send(
         self,
         delivery: Delivery,
-        chat: ChatSettings | None,
-        articles: Sequence[DigestArticle],
-        histories: dict[int, ChatHistory],
+        chat: ChatSettings,
         report: DispatchReport,
-    ) -> Delivery | None:
-        """The row with its messages fixed, or None when it was closed instead."""
-        if chat is None or not chat.active or chat.paused:
-            state = DELIVERY_BLOCKED if chat is not None and not chat.active else DELIVERY_SKIPPED
-            reason = "the chat is paused" if chat is not None and chat.paused else "no chat"
-            await self._finish(delivery, state, reason if chat is None or chat.paused else None)
-            return None
-        if delivery.parts is None:
-            history = histories.get(chat.id, ChatHistory(None, frozenset()))
-            digest = select(chat, articles, history, self._clock(), self._settings.selection)
-            quiet = digest.is_empty and not self._settings.quiet_day_note
-            parts = [] if quiet else self._composer.compose(chat, digest)
-            saved = await self._db(
-                self._store.deliveries.save_parts,
-                delivery.id,
-                worker=self._worker,
-                parts=parts,
-                story_ids=digest.story_ids,
-            )
-            if saved is None:
-                return None
-            delivery = saved
-        if not delivery.parts:
-            await self._finish(delivery, DELIVERY_EMPTY, None)
-            report.empty += 1
-            return None
-        return delivery
-
-    async def _send(self, delivery: Delivery, chat: ChatSettings, report: DispatchReport) -> None:
+        connections: asyncio.Semaphore,
+        recorder: _Recorder,
+    ) -> None:
         parts = delivery.parts or ()
         group = chat.kind in _GROUP_KINDS
         retry = self._settings.retry
@@ -241,29 +263,51 @@ class Dispatcher:
             while True:
                 at = self._limiter.reserve(chat.id, group=group, now=self._clock())
                 await self._wait_until(at)
-                outcome = await self._sender.send(
-                    chat.id,
-                    parts[index],
-                    plain=plain,
-                    footer_language=chat.language if index == len(parts) - 1 else None,
-                )
-                action = decide(outcome, failures=failures, plain=plain, policy=retry)
+                async with connections:
+                    self._limiter.sent(chat.id, at=self._clock())
+                    outcome = await self._sender.send(
+                        chat.id,
+                        parts[index],
+                        plain=plain,
+                        footer_language=chat.language if index == len(parts) - 1 else None,
+                    )
+                    action = decide(
+                        outcome,
+                        failures=failures,
+                        plain=plain,
+                        policy=retry,
+                        grace_left=delivery.due_at + self._settings.grace - self._clock(),
+                    )
+                    # The connection is given back only once the message is on record:
+                    # if the process dies, at most ``concurrency`` messages were sent
+                    # and not recorded (and go again after the restart).
+                    recorded = (
+                        await recorder.record(delivery.id, index, len(parts))
+                        if action.kind is ActionKind.RECORD
+                        else None
+                    )
                 if action.kind is ActionKind.RECORD:
                     report.messages += 1
-                    still_ours = await self._db(
-                        self._store.deliveries.part_sent,
-                        delivery.id,
-                        worker=self._worker,
-                        index=index,
-                        now=self._clock(),
-                        lease=self._settings.lease,
-                    )
-                    if not still_ours:
-                        log.warning("delivery %s was taken over: stopping", delivery.id)
+                    if not recorded:
+                        log_event(
+                            log,
+                            "delivery_taken_over",
+                            level=logging.WARNING,
+                            chat=chat.id,
+                            edition=delivery.local_date.isoformat(),
+                        )
                         return
                     break
                 if action.kind is ActionKind.WAIT:
-                    log.info("chat %s: %s; waiting %s", chat.id, action.reason, action.delay)
+                    log_event(
+                        log,
+                        "delivery_wait",
+                        level=logging.DEBUG,
+                        chat=chat.id,
+                        edition=delivery.local_date.isoformat(),
+                        reason=action.reason,
+                        delay=action.delay.total_seconds(),
+                    )
                     if action.pause_all:
                         self._limiter.pause(self._clock() + action.delay)
                     else:
@@ -271,10 +315,13 @@ class Dispatcher:
                         await self._wait_until(self._clock() + action.delay)
                     continue
                 if action.kind is ActionKind.PLAIN:
-                    log.warning(
-                        "chat %s: Telegram refused the markup (%s): sending as plain text",
-                        chat.id,
-                        action.reason,
+                    log_event(
+                        log,
+                        "digest_plain_text",
+                        level=logging.WARNING,
+                        chat=chat.id,
+                        edition=delivery.local_date.isoformat(),
+                        reason=action.reason,
                     )
                     report.plain_fallbacks += 1
                     plain = True
@@ -289,8 +336,23 @@ class Dispatcher:
         """End this worker's hold on the row: requeued, blocked or failed."""
         kind, reason, delay = action.kind, action.reason, action.delay
         now = self._clock()
-        if kind is ActionKind.REQUEUE:
-            self._limiter.pause(now + delay)
+        if kind is ActionKind.MOVE and action.moved_to is not None:
+            # The group became a supergroup: the chat (settings, ledger) moves to the new
+            # id and the row, given back at once, is claimed again for it.
+            log_event(log, "chat_moved", chat=chat.id, moved_to=action.moved_to)
+            await self._db(self._store.chats.migrate, chat.id, action.moved_to, now=now)
+            report.requeued += 1
+            await self._db(
+                self._store.deliveries.requeue,
+                delivery.id,
+                worker=self._worker,
+                not_before=now,
+                error=reason,
+                now=now,
+            )
+        elif kind is ActionKind.REQUEUE:
+            if action.pause_all:  # flood control holds every chat, a failing chat only itself
+                self._limiter.pause(now + delay)
             report.requeued += 1
             await self._db(
                 self._store.deliveries.requeue,
@@ -301,12 +363,19 @@ class Dispatcher:
                 now=now,
             )
         elif kind is ActionKind.BLOCKED:
-            log.info("chat %s refuses messages (%s): marked inactive", chat.id, reason)
+            log_event(log, "chat_blocked", level=logging.DEBUG, chat=chat.id, reason=reason)
             report.blocked += 1
             await self._db(self._store.chats.set_active, chat.id, False, now=now)
             await self._finish(delivery, DELIVERY_BLOCKED, reason)
         else:
-            log.error("digest for chat %s failed: %s", chat.id, reason)
+            log_event(
+                log,
+                "digest_failed",
+                level=logging.WARNING,
+                chat=chat.id,
+                edition=delivery.local_date.isoformat(),
+                error=reason,
+            )
             report.failed += 1
             report.errors.append(f"chat {chat.id}: {reason}")
             await self._finish(delivery, DELIVERY_FAILED, reason)
@@ -330,6 +399,114 @@ class Dispatcher:
         return await asyncio.to_thread(partial(call, *args, **kwargs))
 
 
-def _chats(store: Store, chat_ids: Sequence[int]) -> list[ChatSettings]:
-    found = (store.chats.get(chat_id) for chat_id in chat_ids)
-    return [chat for chat in found if chat is not None]
+class _Recorder:
+    """Records sent messages in the ledger, as many per transaction as came meanwhile.
+
+    :meth:`record` returns once the message is written (so a row's next message never
+    goes before the last one is on record); the first message starts a write, and the
+    ones sent while it runs go together in the next (group commit).
+    """
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._queue: list[tuple[int, int, int, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, delivery_id: int, index: int, parts: int) -> bool:
+        """Message ``index`` of the row's ``parts`` went out; False if the row is no
+        longer ours."""
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((delivery_id, index, parts, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await written
+
+    async def drain(self) -> None:
+        """Wait for the last write."""
+        if self._writer is not None:
+            await self._writer
+
+    async def _write(self) -> None:
+        dispatcher = self._dispatcher
+        while self._queue:
+            # A transaction costs about a millisecond of CPU whatever it holds: gather
+            # what the other connections send in the next moment (real time, a few
+            # milliseconds: not a wait any clock should see).
+            await asyncio.sleep(_GATHER_SECONDS)
+            batch, self._queue = self._queue, []
+            try:
+                lost = await dispatcher._db(
+                    dispatcher._store.deliveries.parts_sent,
+                    [(delivery_id, index, parts) for delivery_id, index, parts, _ in batch],
+                    worker=dispatcher._worker,
+                    now=dispatcher._clock(),
+                    lease=dispatcher._settings.lease,
+                )
+            except Exception as exc:
+                for *_, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+                continue
+            for delivery_id, _, _, written in batch:
+                if not written.done():
+                    written.set_result(delivery_id not in lost)
+
+
+class _Run:
+    """One :meth:`Dispatcher.run_once`'s sending: how many rows are under way, the
+    connections they share and the recorder."""
+
+    def __init__(self, dispatcher: Dispatcher, report: DispatchReport) -> None:
+        settings = dispatcher._settings
+        self._dispatcher = dispatcher
+        self._report = report
+        self.connections = asyncio.Semaphore(settings.concurrency)
+        self.recorder = _Recorder(dispatcher)
+        # Enough rows under way to keep the rate busy while each waits the interval
+        # between its chat's messages, and at least two batches.
+        limits = settings.limits
+        busy_seconds = max(1.0, limits.chat_interval.total_seconds())
+        self._window = max(2 * settings.batch, math.ceil(2 * limits.per_second * busy_seconds))
+        self._active = 0
+        self._changed = asyncio.Condition()
+
+    async def room_for(self, rows: int) -> None:
+        """Wait until ``rows`` more rows fit under the window."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._active + rows <= self._window)
+
+    def started(self) -> None:
+        self._active += 1
+
+    @property
+    def busy(self) -> bool:
+        """Some rows are still under way."""
+        return self._active > 0
+
+    async def idle(self) -> None:
+        """Wait until no row is under way."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._active == 0)
+
+    async def deliver(self, delivery: Delivery, chat: ChatSettings) -> None:
+        """Send one row's messages; one chat's trouble never stops the others."""
+        try:
+            await self._dispatcher._send(
+                delivery, chat, self._report, self.connections, self.recorder
+            )
+        except Exception:
+            # The database went away mid-send, say: this row stays claimed and
+            # resumes after its lease, from its last recorded message.
+            log_event(
+                log,
+                "delivery_interrupted",
+                level=logging.ERROR,
+                exc_info=True,
+                chat=chat.id,
+                edition=delivery.local_date.isoformat(),
+            )
+            self._report.errors.append(f"chat {chat.id}: interrupted (resumes after the lease)")
+        finally:
+            async with self._changed:
+                self._active -= 1
+                self._changed.notify_all()

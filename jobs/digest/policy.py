@@ -8,9 +8,13 @@ The rules:
   :attr:`RetryPolicy.max_inline_wait` gives the row back to the ledger until then.
   Never dropped.
 * 403 (blocked, kicked, removed): the chat is marked inactive; ``/start`` brings it back.
+* 400 "group chat was upgraded to a supergroup chat": the chat moves to its new id and
+  the digest goes there.
 * 400 "can't parse entities": the same message again as plain text (and a log line).
 * timeouts, connection errors, 5xx: retry after an exponential backoff, capped; after
-  :attr:`RetryPolicy.max_attempts` attempts the row is failed, visibly.
+  :attr:`RetryPolicy.max_attempts` attempts the row goes back to the ledger for a later
+  tick while its grace period lasts (Telegram down for an hour must not cost the day's
+  digests), and is failed, visibly, once it is over.
 * any other refusal: failed, with Telegram's description.
 """
 
@@ -29,6 +33,7 @@ class OutcomeKind(enum.Enum):
     BAD_MARKUP = "bad_markup"
     TRANSIENT = "transient"
     REJECTED = "rejected"
+    MIGRATED = "migrated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class Outcome:
     detail: str = ""
     retry_after: float = 0.0
     """Seconds Telegram asked to wait (``FLOOD`` only)."""
+    moved_to: int | None = None
+    """The supergroup's chat id (``MIGRATED`` only)."""
 
 
 SENT = Outcome(OutcomeKind.SENT)
@@ -81,6 +88,8 @@ class ActionKind(enum.Enum):
     """Mark the chat inactive; the row ends ``blocked``."""
     FAIL = "fail"
     """The row ends ``failed`` with ``reason``."""
+    MOVE = "move"
+    """Move the chat to ``moved_to`` and give the row back, to go there now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,8 @@ class Action:
     reason: str = ""
     pause_all: bool = False
     """The delay is Telegram's flood control: it holds every send, not only this one."""
+    moved_to: int | None = None
+    """The chat's new id (``MOVE`` only)."""
 
 
 def backoff(attempt: int, policy: RetryPolicy) -> timedelta:
@@ -98,9 +109,17 @@ def backoff(attempt: int, policy: RetryPolicy) -> timedelta:
     return min(wait, policy.max_backoff)
 
 
-def decide(outcome: Outcome, *, failures: int, plain: bool, policy: RetryPolicy) -> Action:
+def decide(
+    outcome: Outcome,
+    *,
+    failures: int,
+    plain: bool,
+    policy: RetryPolicy,
+    grace_left: timedelta = timedelta(0),
+) -> Action:
     """The action for ``outcome``; ``failures`` counts this message's transient failures
-    before this one, ``plain`` says whether it was already sent as plain text."""
+    before this one, ``plain`` says whether it was already sent as plain text, and
+    ``grace_left`` is how long the digest may still go out late."""
     match outcome.kind:
         case OutcomeKind.SENT:
             return Action(ActionKind.RECORD)
@@ -121,10 +140,21 @@ def decide(outcome: Outcome, *, failures: int, plain: bool, policy: RetryPolicy)
         case OutcomeKind.TRANSIENT:
             attempt = failures + 1
             if attempt >= policy.max_attempts:
+                if grace_left > timedelta(0):
+                    later = min(policy.max_backoff, grace_left)
+                    return Action(
+                        ActionKind.REQUEUE,
+                        later,
+                        f"{attempt} attempts failed ({outcome.detail}): trying again later",
+                    )
                 return Action(
                     ActionKind.FAIL, reason=f"gave up after {attempt} attempts: {outcome.detail}"
                 )
             return Action(ActionKind.WAIT, backoff(attempt, policy), outcome.detail)
         case OutcomeKind.REJECTED:
             return Action(ActionKind.FAIL, reason=outcome.detail)
+        case OutcomeKind.MIGRATED:
+            if outcome.moved_to is None:
+                return Action(ActionKind.FAIL, reason=outcome.detail)
+            return Action(ActionKind.MOVE, reason=outcome.detail, moved_to=outcome.moved_to)
     raise AssertionError(f"unhandled outcome {outcome.kind}")  # pragma: no cover

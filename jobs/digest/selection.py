@@ -17,9 +17,10 @@ several outlets):
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -95,55 +96,161 @@ def rank(score: float, newest: datetime, outlets: int, now: datetime) -> float:
     return score * freshness * (1.0 + math.log2(max(outlets, 1)))
 
 
+class Candidates:
+    """A run's candidate articles, grouped into stories and scored once for every chat.
+
+    A fan-out builds thousands of digests from the same few hundred articles, so the
+    per-story work that does not depend on the chat (grouping, each topic's best
+    score, the rank with every article of the story) is done here once. Ranks are
+    computed as of ``ranked_at`` (the run's start): a chat's :func:`select` may come a
+    few minutes later, which moves no story's freshness enough to matter.
+    """
+
+    __slots__ = ("ranked_at", "stories")
+
+    def __init__(self, articles: Iterable[DigestArticle], ranked_at: datetime) -> None:
+        members: dict[int, list[DigestArticle]] = defaultdict(list)
+        for article in articles:
+            members[article.story_id].append(article)
+        self.ranked_at = ranked_at
+        self.stories = tuple(
+            _Story.of(story_id, group, ranked_at) for story_id, group in members.items()
+        )
+
+    def __len__(self) -> int:
+        return len(self.stories)
+
+
+@dataclass(frozen=True, slots=True)
+class _Story:
+    """One story's candidates with what every chat would compute the same way."""
+
+    id: int
+    members: tuple[DigestArticle, ...]
+    topics: frozenset[str]
+    countries: frozenset[str]
+    uniform: bool
+    """Every member has the same topics and countries: a chat takes all or none of
+    them on subject, so the precomputed scores and ranks apply when the time window
+    keeps them all."""
+    earliest_seen: datetime
+    earliest_published: datetime
+    scores: dict[str, float]
+    """Topic -> the best score among the members."""
+    ranks: dict[str, float]
+    """Topic -> :func:`rank` with every member."""
+
+    @classmethod
+    def of(cls, story_id: int, members: Sequence[DigestArticle], ranked_at: datetime) -> _Story:
+        topics = frozenset(t for a in members for t in a.topics)
+        countries = frozenset(c for a in members for c in a.countries)
+        shapes = {(frozenset(a.topics), frozenset(a.countries)) for a in members}
+        scores = {t: max(a.topics.get(t, 0.0) for a in members) for t in topics}
+        newest = max(a.published_at for a in members)
+        outlets = len({a.outlet for a in members})
+        return cls(
+            id=story_id,
+            members=tuple(members),
+            topics=topics,
+            countries=countries,
+            uniform=len(shapes) == 1,
+            earliest_seen=min(a.first_seen_at for a in members),
+            earliest_published=min(a.published_at for a in members),
+            scores=scores,
+            ranks={t: rank(s, newest, outlets, ranked_at) for t, s in scores.items()},
+        )
+
+
+#: A story that made a chat's cut so far: its rank, the story, the members shown.
+_Entry = tuple[float, _Story, Sequence[DigestArticle]]
+
+
 def select(
     chat: ChatSettings,
-    articles: Iterable[DigestArticle],
+    articles: Candidates | Iterable[DigestArticle],
     history: ChatHistory,
     now: datetime,
     settings: SelectionSettings = SelectionSettings(),
 ) -> Digest:
-    """The chat's digest at ``now``: see the module documentation for the rules."""
+    """The chat's digest at ``now``: see the module documentation for the rules.
+
+    ``articles`` are the run's candidates, best given as :class:`Candidates` built
+    once for many chats (plain articles are grouped and ranked as of ``now``).
+    """
+    pool = articles if isinstance(articles, Candidates) else Candidates(articles, now)
     since = window_start(history, now, settings)
     # "First seen" since the last digest makes an article collected late still new;
     # the publication bound keeps a feed's backlog out (a first digest: its window).
     first = history.last_sent_at is None
     oldest = now - (settings.first_window if first else settings.max_window)
-    topics, countries = set(chat.topics), set(chat.countries)
-    stories: dict[int, list[DigestArticle]] = defaultdict(list)
-    for article in articles:
-        if (
-            article.story_id not in history.story_ids
-            and article.first_seen_at >= since
-            and article.published_at >= oldest
-            and topics.intersection(article.topics)
-            and countries.intersection(article.countries)
-        ):
-            stories[article.story_id].append(article)
-    by_topic: dict[str, list[Item]] = defaultdict(list)
-    for story_id, members in stories.items():
-        item = _item(chat, story_id, members, now)
-        by_topic[item.topic].append(item)
+    topics, countries = frozenset(chat.topics), frozenset(chat.countries)
+    sent = history.story_ids
+    by_topic: dict[str, list[_Entry]] = defaultdict(list)
+    for story in pool.stories:
+        if story.id in sent or topics.isdisjoint(story.topics):
+            continue
+        if countries.isdisjoint(story.countries):
+            continue
+        if story.uniform and story.earliest_seen >= since and story.earliest_published >= oldest:
+            # The common case: the whole story qualifies, its figures are ready.
+            topic = _best_topic(chat.topics, story.scores)
+            by_topic[topic].append((story.ranks.get(topic, 0.0), story, story.members))
+            continue
+        members = [
+            a
+            for a in story.members
+            if a.first_seen_at >= since
+            and a.published_at >= oldest
+            and not topics.isdisjoint(a.topics)
+            and not countries.isdisjoint(a.countries)
+        ]
+        if members:
+            scores = {t: max(a.topics.get(t, 0.0) for a in members) for t in chat.topics}
+            topic = _best_topic(chat.topics, scores)
+            newest = max(a.published_at for a in members)
+            outlets = len({a.outlet for a in members})
+            by_topic[topic].append(
+                (rank(scores[topic], newest, outlets, pool.ranked_at), story, members)
+            )
     sections = []
     for topic in chat.topics:
-        ranked = sorted(by_topic.get(topic, ()), key=lambda i: (-i.rank, i.story_id))
-        if ranked:
-            sections.append(Section(topic, tuple(ranked[: settings.max_per_topic])))
+        entries = by_topic.get(topic)
+        if entries:
+            kept = heapq.nsmallest(settings.max_per_topic, entries, key=_order)
+            items = tuple(
+                _item(chat, topic, score, story.id, shown) for score, story, shown in kept
+            )
+            sections.append(Section(topic, items))
     return Digest(chat.id, now, since, tuple(sections))
 
 
+def _order(entry: _Entry) -> tuple[float, int]:
+    return -entry[0], entry[1].id
+
+
+def _best_topic(chat_topics: Sequence[str], scores: Mapping[str, float]) -> str:
+    """The chat's topic the story scores highest in; a tie goes to the chat's first."""
+    best, chosen = -1.0, chat_topics[0]
+    for topic in chat_topics:
+        score = scores.get(topic, 0.0)
+        if score > best:
+            best, chosen = score, topic
+    return chosen
+
+
 def _item(
-    chat: ChatSettings, story_id: int, members: Sequence[DigestArticle], now: datetime
+    chat: ChatSettings,
+    topic: str,
+    score: float,
+    story_id: int,
+    members: Sequence[DigestArticle],
 ) -> Item:
-    scores = {topic: max(a.topics.get(topic, 0.0) for a in members) for topic in chat.topics}
-    # Highest score wins; a tie goes to the chat's first topic (dict keeps that order).
-    topic = max(scores, key=lambda t: scores[t])
     in_language = [a for a in members if a.language == chat.language]
     pool = in_language or list(members)
     shown = min(pool, key=lambda a: (-a.topics.get(topic, 0.0), a.published_at, a.id))
     outlets = list(dict.fromkeys(a.outlet for a in sorted(members, key=_published)))
     also = tuple(o for o in outlets if o != shown.outlet)
-    newest = max(a.published_at for a in members)
-    return Item(story_id, topic, shown, also, rank(scores[topic], newest, len(outlets), now))
+    return Item(story_id, topic, shown, also, score)
 
 
 def _published(article: DigestArticle) -> tuple[datetime, int]:

@@ -118,6 +118,19 @@ ENGLISH: Final = Stemmer.Stemmer("english")
 RUSSIAN: Final = Stemmer.Stemmer("russian")
 
 
+def _uncached(language: str) -> Stemmer.Stemmer:
+    """A stemmer without PyStemmer's own word cache: search memoises whole words itself
+    (:class:`_Entries`), so the words that reach the stemmer are mostly new ones, for which
+    the cache's bookkeeping (and its purges when full) tripled the cost of a call."""
+    stemmer = Stemmer.Stemmer(language)
+    stemmer.maxCacheSize = 0
+    return stemmer
+
+
+_STEM_ENGLISH: Final = _uncached("english").stemWord
+_STEM_RUSSIAN: Final = _uncached("russian").stemWord
+
+
 def normalise(text: str) -> str:
     """Unicode NFKC (cheap when the text already is)."""
     if unicodedata.is_normalized("NFKC", text):
@@ -240,9 +253,9 @@ def _stem(folded: str) -> str:
         return folded
     last = folded[-1]
     if "\u0400" <= last <= "\u04ff":
-        return str(RUSSIAN.stemWord(folded))
+        return str(_STEM_RUSSIAN(folded))
     if last.isascii():
-        return str(ENGLISH.stemWord(folded))
+        return str(_STEM_ENGLISH(folded))
     return folded
 
 
@@ -283,7 +296,8 @@ class _Entries(dict[str, _Entry]):
         self[raw] = entry
         return entry
 
-    def _term(self, folded: str) -> str | None:
+    def term(self, folded: str) -> str | None:
+        """The index term of one folded word in this stemming mode (``None``: none)."""
         if not _indexable(folded):
             return None
         return _stem(folded) if self._stemmed else folded
@@ -291,12 +305,24 @@ class _Entries(dict[str, _Entry]):
     def _learn(self, raw: str) -> _Entry:
         parts = _PART.findall(raw)
         if len(parts) == 1:  # the common case: not a compound
-            term = self._term(_fold(raw))
+            term = self.term(_fold(raw))
             return _Entry(() if term is None else (term,), None, (term,))
         folded = [_fold(part) for part in parts]
-        part_terms = tuple(self._term(f) for f in folded)
-        joined = self._term("".join(folded)) if len(parts) > 1 else None
+        part_terms = tuple(self.term(f) for f in folded)
+        joined = self.term("".join(folded)) if len(parts) > 1 else None
         return _Entry(tuple(t for t in part_terms if t is not None), joined, part_terms)
+
+
+#: Punctuation stripped from the ends of a chunk before :class:`_Chunks`' fast path:
+#: never part of a word (no apostrophe, hyphen or acute accent), never changed by NFKC
+#: into a letter, and never composed with a neighbour by NFKC.
+_EDGE_PUNCTUATION: Final = '.,;:!?()[]{}"«»“”„…—–/'
+
+
+def _plain_letters(word: str) -> bool:
+    """True when ``word`` (all ``str.isalpha``) is one word of the grammar as it stands:
+    NFKC already and without the modifier letters ʻ ʼ, which are apostrophes here."""
+    return "ʻ" not in word and "ʼ" not in word and unicodedata.is_normalized("NFKC", word)
 
 
 class _Chunks(dict[str, tuple[tuple[str, ...], tuple[str, ...]]]):
@@ -320,7 +346,18 @@ class _Chunks(dict[str, tuple[tuple[str, ...], tuple[str, ...]]]):
             self._old = dict(self)  # two generations, as in _Entries
             self.clear()
         value = self._old.get(chunk)
-        if value is None:
+        if value is not None:
+            pass
+        elif (word := chunk.strip(_EDGE_PUNCTUATION)).isalpha() and (
+            word.isascii() or _plain_letters(word)
+        ):
+            # The common case, one word between punctuation ("government,"): letters
+            # only, so the word grammar would find exactly this one word, and it is no
+            # compound. What _Entries._learn does for it, without regex or memo.
+            # (An ASCII word has no possessive apostrophe and nothing to fold but case.)
+            term = self._entries.term(word.lower() if word.isascii() else _fold(word))
+            value = ((), ()) if term is None else ((term,), ())
+        else:
             found = [self._entries[raw] for raw in _RAW.findall(_prepare(chunk))]
             value = (
                 tuple(term for entry in found for term in entry.terms),

@@ -110,12 +110,39 @@ def body_terms(item: IndexText) -> list[str]:
     return index_terms(body, item.language)
 
 
+#: What a backend writes for one article: its analysed terms, ready for the driver.
+AnalysedRow = tuple[Any, ...]
+
+
+def fts5_rows(items: Sequence[IndexText]) -> list[AnalysedRow]:
+    """SQLite's rows for ``items``: ``(rowid, title terms, body terms)``."""
+    return [_fts5_row(item) for item in items]
+
+
+def tsvector_rows(items: Sequence[IndexText]) -> list[AnalysedRow]:
+    """PostgreSQL's rows for ``items``: ``(article id, tsvector literal)``."""
+    return [(item.article_id, tsvector_literal(item)) for item in items]
+
+
 class SearchIndex:
-    """One backend's index. Methods run on the caller's connection and transaction."""
+    """One backend's index. Methods run on the caller's connection and transaction.
+
+    Indexing is two steps: :attr:`analyse` (pure Python, module-level, so a rebuild can
+    run it in worker processes) and :meth:`write` (the database).
+    """
+
+    analyse: staticmethod[[Sequence[IndexText]], list[AnalysedRow]]
+    """The rows :meth:`write` takes for some articles (:func:`fts5_rows`,
+    :func:`tsvector_rows`)."""
+
+    def write(self, connection: Connection, rows: Sequence[AnalysedRow]) -> None:
+        """Index analysed rows (new articles, or the new text of updated ones)."""
+        raise NotImplementedError
 
     def add(self, connection: Connection, items: Sequence[IndexText]) -> None:
         """Index ``items`` (new articles, or the new text of updated ones)."""
-        raise NotImplementedError
+        if items:
+            self.write(connection, self.analyse(items))
 
     def remove(self, connection: Connection, items: Sequence[IndexText]) -> None:
         """Forget ``items``, given with the text they were indexed with."""
@@ -186,9 +213,11 @@ class Fts5Index(SearchIndex):
     _INSERT = "INSERT INTO article_fts (rowid, title, body) VALUES (?, ?, ?)"
     _DELETE = "INSERT INTO article_fts (article_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)"
 
-    def add(self, connection: Connection, items: Sequence[IndexText]) -> None:
-        if items:
-            connection.exec_driver_sql(self._INSERT, [_fts5_row(item) for item in items])
+    analyse = staticmethod(fts5_rows)
+
+    def write(self, connection: Connection, rows: Sequence[AnalysedRow]) -> None:
+        if rows:
+            connection.exec_driver_sql(self._INSERT, list(rows))
 
     def remove(self, connection: Connection, items: Sequence[IndexText]) -> None:
         if items:
@@ -233,11 +262,12 @@ class TsvectorIndex(SearchIndex):
         " ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document"
     )
 
-    def add(self, connection: Connection, items: Sequence[IndexText]) -> None:
-        if items:
+    analyse = staticmethod(tsvector_rows)
+
+    def write(self, connection: Connection, rows: Sequence[AnalysedRow]) -> None:
+        if rows:
             connection.exec_driver_sql(
-                self._UPSERT,
-                ([item.article_id for item in items], [tsvector_literal(item) for item in items]),
+                self._UPSERT, ([row[0] for row in rows], [row[1] for row in rows])
             )
 
     def remove(self, connection: Connection, items: Sequence[IndexText]) -> None:

@@ -9,6 +9,7 @@ button of a search the bot no longer holds (restarted, or too old) says so.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Final
 
 from telegram import InlineKeyboardMarkup, Update
@@ -28,6 +29,8 @@ PAGE_SIZE: Final = 5
 KEPT_SEARCHES: Final = 20
 _SEARCHES_KEY: Final = "searches"
 _search_ids = itertools.count(1)
+#: The offset a "more" button carries: ASCII digits, at most a million results deep.
+_OFFSET: Final = re.compile(r"[0-9]{1,6}")
 
 
 async def find(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -66,7 +69,9 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     searches = context.chat_data.get(_SEARCHES_KEY, {}) if context.chat_data is not None else {}
     search_id, _, offset_text = data.value.partition(":") if data else ("", "", "")
     text_query = searches.get(search_id)
-    if data is None or text_query is None or not offset_text.isdigit():
+    # Forged data is not trusted: ``str.isdigit`` also takes "²" and "٥", which int()
+    # refuses or reads, and an offset past any archive is no page of this search.
+    if data is None or text_query is None or not _OFFSET.fullmatch(offset_text):
         await query.answer(services.translator.text(view.language, "find_expired"), show_alert=True)
         return
     await query.answer()

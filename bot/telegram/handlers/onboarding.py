@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
@@ -19,6 +22,9 @@ from bot.telegram.conversation import (
     reply,
 )
 from bot.telegram.services import services_of
+
+#: A chat id as typed in ``/channel -1001234567890``: Telegram's ids fit in 52 bits.
+_CHAT_ID: Final = re.compile(r"-?[0-9]{1,16}")
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -88,7 +94,8 @@ async def channel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         context.user_data.pop(MANAGING_KEY, None)
         await reply(update, context, t.text(language, "channel_released"))
         return
-    reference: int | str = int(name) if name.lstrip("-").isdigit() else name
+    # A numeric id only in ASCII digits ("²" and "--5" are no ids; int() refuses them).
+    reference: int | str = int(name) if _CHAT_ID.fullmatch(name) else name
     try:
         found = await context.bot.get_chat(reference)
     except TelegramError:  # not found, or not a chat the bot may see
@@ -133,3 +140,20 @@ async def membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await services.db(
             services.store.chats.set_active, change.chat.id, False, now=services.now()
         )
+
+
+async def migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A group became a supergroup, which has a new chat id: its settings and delivery
+    ledger move to the new id. Telegram tells both chats; the second news finds
+    nothing left to move."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    services = services_of(context)
+    await services.db(services.store.chats.migrate, old, new, now=services.now())

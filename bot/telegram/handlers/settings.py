@@ -23,6 +23,7 @@ from bot.telegram.conversation import (
     may_change,
     reply,
 )
+from bot.telegram.digest_render import visible_text
 from bot.telegram.services import Services
 from storage.records import ChatSettings
 
@@ -53,7 +54,8 @@ async def _editable(
 async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
     query = update.callback_query
     if query is not None:
-        await query.answer(text, show_alert=True)
+        # An alert is plain text: markup such as <code> would show as typed.
+        await query.answer(visible_text(text), show_alert=True)
     else:
         await reply(update, context, text)
 
