@@ -21,7 +21,7 @@ before a crash (or a timeout) was delivered; that one message may be sent again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, delete, or_, select, update
@@ -89,51 +89,64 @@ class Deliveries:
         Each plan moves its chat's ``next_digest_at`` only if it still holds
         ``plan.expected`` (another worker may have planned it first: then this plan
         is dropped whole) and opens its rows, ignoring a date that already has one.
+        The chats are read and locked first (``FOR UPDATE`` on PostgreSQL, in id
+        order so two planners never deadlock; SQLite's write transaction serialises
+        planners), then every update and every new row goes in one statement each.
         """
         now = _aware(now)
-        opened = 0
+        if not plans:
+            return 0
+        chats = cast("Table", Chat.__table__)
         with self._store._write() as session:
-            for plan in plans:
-                current = (
-                    Chat.next_digest_at.is_(None)
-                    if plan.expected is None
-                    else Chat.next_digest_at == _aware(plan.expected)
-                )
-                moved = session.execute(
-                    update(Chat)
-                    .where(Chat.id == plan.chat_id, current)
-                    .values(next_digest_at=_aware(plan.next_digest_at))
-                    .execution_options(synchronize_session=False)
-                )
-                if not getattr(moved, "rowcount", 0):
-                    continue
-                for opening in plan.openings:
-                    values = {
-                        "chat_id": plan.chat_id,
-                        "local_date": opening.local_date,
-                        "due_at": _aware(opening.due_at),
-                        "state": DELIVERY_SKIPPED if opening.skipped else DELIVERY_PENDING,
-                        "attempts": 0,
-                        "not_before": _aware(opening.due_at),
-                        "sent_parts": 0,
-                        "error": "due longer ago than the grace period"
-                        if opening.skipped
-                        else None,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    result = session.execute(self._insert_ignoring_conflict(session, values))
-                    opened += int(getattr(result, "rowcount", 0) or 0)
-        return opened
+            locked = session.execute(
+                select(chats.c.id, chats.c.next_digest_at)
+                .where(chats.c.id.in_(sorted({plan.chat_id for plan in plans})))
+                .order_by(chats.c.id)
+                .with_for_update()
+            )
+            current: dict[int, datetime | None] = {row.id: row.next_digest_at for row in locked}
+            winners = [
+                plan
+                for plan in plans
+                if plan.chat_id in current and _same_instant(current[plan.chat_id], plan.expected)
+            ]
+            if not winners:
+                return 0
+            session.execute(
+                update(chats)
+                .where(chats.c.id == bindparam("chat"))
+                .values(next_digest_at=bindparam("next")),
+                [{"chat": p.chat_id, "next": _aware(p.next_digest_at)} for p in winners],
+            )
+            rows = [
+                {
+                    "chat_id": plan.chat_id,
+                    "local_date": opening.local_date,
+                    "due_at": _aware(opening.due_at),
+                    "state": DELIVERY_SKIPPED if opening.skipped else DELIVERY_PENDING,
+                    "attempts": 0,
+                    "not_before": _aware(opening.due_at),
+                    "sent_parts": 0,
+                    "error": "due longer ago than the grace period" if opening.skipped else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for plan in winners
+                for opening in plan.openings
+            ]
+            if not rows:
+                return 0
+            inserted = session.execute(
+                self._insert_ignoring_conflict(session).returning(Delivery.id), rows
+            )
+            return len(inserted.all())
 
-    def _insert_ignoring_conflict(self, session: Session, values: dict[str, Any]) -> Any:
+    def _insert_ignoring_conflict(self, session: Session) -> Any:
+        """``INSERT INTO deliveries ... ON CONFLICT (chat_id, local_date) DO NOTHING``,
+        for the caller's rows."""
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        return (
-            insert(Delivery)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["chat_id", "local_date"])
-        )
+        return insert(Delivery).on_conflict_do_nothing(index_elements=["chat_id", "local_date"])
 
     # -- claiming and recording -----------------------------------------------------------
 
@@ -379,6 +392,17 @@ class Deliveries:
     def forget_chat(self, session: Session, chat_id: int) -> None:
         """Delete a chat's ledger (inside the caller's transaction: ``/stop``)."""
         session.execute(delete(Delivery).where(Delivery.chat_id == chat_id))
+
+
+def _same_instant(stored: datetime | None, expected: datetime | None) -> bool:
+    if stored is None or expected is None:
+        return stored is None and expected is None
+    return _utc(stored) == _aware(expected)
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored instant as aware UTC (SQLite hands naive UTC back)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _held(session: Session, delivery_id: int, worker: str) -> Delivery | None:
