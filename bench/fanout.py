@@ -486,8 +486,9 @@ def serve(messages_per_second: float, commands: Connection) -> None:
             elif command == "report":
                 with api._lock:
                     arrivals = list(api.arrivals)
-                maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                commands.send((arrivals, api.throttled, maxrss))
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                cpu = usage.ru_utime + usage.ru_stime
+                commands.send((arrivals, api.throttled, usage.ru_maxrss / 1024, cpu))
             else:
                 return
 
@@ -508,11 +509,11 @@ class Server:
         self._pipe.send(("chats", [(c.id, c.kind, c.language) for c in chats]))
         self._receive()
 
-    def report(self) -> tuple[list[Arrival], int, float]:
+    def report(self) -> tuple[list[Arrival], int, float, float]:
         """Every sendMessage seen, the 429s of the overall limit, the child's max RSS."""
         self._pipe.send(("report", None))
-        arrivals, throttled, maxrss = self._receive()
-        return arrivals, throttled, maxrss
+        arrivals, throttled, maxrss, cpu = self._receive()
+        return arrivals, throttled, maxrss, cpu
 
     def _receive(self) -> Any:
         # A child that died (an import error, say) must not leave us waiting forever.
@@ -562,6 +563,8 @@ class FanOut:
     lost_messages: int
     ledger_mismatches: int
     server_rss_mb: float
+    server_cpu_seconds: float
+    """CPU the fake server's process used (set-up included)."""
     report: DispatchReport
     profile: str = ""
 
@@ -615,7 +618,7 @@ def fan_out(
             }
         finally:
             store.close()
-        arrivals, throttled, server_rss = server.report()
+        arrivals, throttled, server_rss, server_cpu = server.report()
     finally:
         server.close()
     accepted = sorted(a for a in arrivals if a[2] == 200)
@@ -645,6 +648,7 @@ def fan_out(
         longest_gap_seconds=max(gaps, default=0.0),
         throttled=throttled,
         server_rss_mb=server_rss,
+        server_cpu_seconds=server_cpu,
         report=report,
         profile=text,
         **check,
@@ -807,6 +811,10 @@ def main(argv: list[str] | None = None) -> int:
     row("losses (digests / messages)", lambda r: f"{r.losses} / {r.lost_messages}", "0")
     row("ledger mismatches", lambda r: str(r.ledger_mismatches), "0")
     row("fake server max RSS (child)", lambda r: f"{r.server_rss_mb:.0f} MB")
+    row(
+        "fake server CPU (/msg)",
+        lambda r: f"{r.server_cpu_seconds / max(r.messages, 1) * 1e3:.2f}ms",
+    )
     per_digest = build.seconds / build.digests * 1e6
     print(
         f"{'digest building (select + render)':<34}{build_rate:>12,.0f}/s   "
@@ -871,6 +879,9 @@ def main(argv: list[str] | None = None) -> int:
                     "messages": r.report.messages,
                 },
                 "server_rss_mb": round(r.server_rss_mb, 1),
+                "server_cpu_ms_per_message": round(
+                    r.server_cpu_seconds / max(r.messages, 1) * 1e3, 3
+                ),
             }
             for r in runs
         ],

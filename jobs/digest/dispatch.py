@@ -289,22 +289,14 @@ class Dispatcher:
                 if action.kind is ActionKind.RECORD:
                     report.messages += 1
                     if not recorded:
-                        log_event(
-                            log,
-                            "delivery_taken_over",
-                            level=logging.WARNING,
-                            chat=chat.id,
-                            edition=delivery.local_date.isoformat(),
-                        )
+                        _event("delivery_taken_over", delivery, level=logging.WARNING)
                         return
                     break
                 if action.kind is ActionKind.WAIT:
-                    log_event(
-                        log,
+                    _event(
                         "delivery_wait",
+                        delivery,
                         level=logging.DEBUG,
-                        chat=chat.id,
-                        edition=delivery.local_date.isoformat(),
                         reason=action.reason,
                         delay=action.delay.total_seconds(),
                     )
@@ -315,13 +307,8 @@ class Dispatcher:
                         await self._wait_until(self._clock() + action.delay)
                     continue
                 if action.kind is ActionKind.PLAIN:
-                    log_event(
-                        log,
-                        "digest_plain_text",
-                        level=logging.WARNING,
-                        chat=chat.id,
-                        edition=delivery.local_date.isoformat(),
-                        reason=action.reason,
+                    _event(
+                        "digest_plain_text", delivery, level=logging.WARNING, reason=action.reason
                     )
                     report.plain_fallbacks += 1
                     plain = True
@@ -368,14 +355,7 @@ class Dispatcher:
             await self._db(self._store.chats.set_active, chat.id, False, now=now)
             await self._finish(delivery, DELIVERY_BLOCKED, reason)
         else:
-            log_event(
-                log,
-                "digest_failed",
-                level=logging.WARNING,
-                chat=chat.id,
-                edition=delivery.local_date.isoformat(),
-                error=reason,
-            )
+            _event("digest_failed", delivery, level=logging.WARNING, error=reason)
             report.failed += 1
             report.errors.append(f"chat {chat.id}: {reason}")
             await self._finish(delivery, DELIVERY_FAILED, reason)
@@ -497,16 +477,29 @@ class _Run:
         except Exception:
             # The database went away mid-send, say: this row stays claimed and
             # resumes after its lease, from its last recorded message.
-            log_event(
-                log,
-                "delivery_interrupted",
-                level=logging.ERROR,
-                exc_info=True,
-                chat=chat.id,
-                edition=delivery.local_date.isoformat(),
-            )
+            _event("delivery_interrupted", delivery, level=logging.ERROR, exc_info=True)
             self._report.errors.append(f"chat {chat.id}: interrupted (resumes after the lease)")
         finally:
             async with self._changed:
                 self._active -= 1
                 self._changed.notify_all()
+
+
+def _event(
+    event: str,
+    delivery: Delivery,
+    *,
+    level: int = logging.INFO,
+    exc_info: bool = False,
+    **fields: object,
+) -> None:
+    """One structured line about a row: its chat and edition (local date) first."""
+    log_event(
+        log,
+        event,
+        level=level,
+        exc_info=exc_info,
+        chat=delivery.chat_id,
+        edition=delivery.local_date.isoformat(),
+        **fields,
+    )
