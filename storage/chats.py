@@ -200,10 +200,7 @@ class Chats:
             if old is None:
                 return False
             if session.get(Chat, new_id) is not None:
-                session.execute(delete(ChatTopic).where(ChatTopic.chat_id == new_id))
-                session.execute(delete(ChatCountry).where(ChatCountry.chat_id == new_id))
-                self._store.deliveries.forget_chat(session, new_id)
-                session.execute(delete(Chat).where(Chat.id == new_id))
+                self._forget(session, new_id)
                 session.flush()
             session.add(
                 Chat(
@@ -230,12 +227,17 @@ class Chats:
     def delete(self, chat_id: int) -> bool:
         """Forget a chat and everything about it (``/stop``); False if it was unknown."""
         with self._store._write() as session:
-            # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
-            session.execute(delete(ChatTopic).where(ChatTopic.chat_id == chat_id))
-            session.execute(delete(ChatCountry).where(ChatCountry.chat_id == chat_id))
-            self._store.deliveries.forget_chat(session, chat_id)
-            result = session.execute(delete(Chat).where(Chat.id == chat_id))
-            return bool(getattr(result, "rowcount", 0))
+            return self._forget(session, chat_id)
+
+    def _forget(self, session: Session, chat_id: int) -> bool:
+        """Delete the chat, its subscriptions and its ledger in the caller's transaction;
+        False if there was no such chat."""
+        # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
+        session.execute(delete(ChatTopic).where(ChatTopic.chat_id == chat_id))
+        session.execute(delete(ChatCountry).where(ChatCountry.chat_id == chat_id))
+        self._store.deliveries.forget_chat(session, chat_id)
+        result = session.execute(delete(Chat).where(Chat.id == chat_id))
+        return bool(getattr(result, "rowcount", 0))
 
     def counts(self) -> ChatCounts:
         """How many chats there are, how many get digests, and per topic."""

@@ -21,7 +21,7 @@ before a crash (or a timeout) was delivered; that one message may be sent again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, delete, or_, select, update
@@ -395,14 +395,8 @@ class Deliveries:
 
 
 def _same_instant(stored: datetime | None, expected: datetime | None) -> bool:
-    if stored is None or expected is None:
-        return stored is None and expected is None
-    return _utc(stored) == _aware(expected)
-
-
-def _utc(value: datetime) -> datetime:
-    """A stored instant as aware UTC (SQLite hands naive UTC back)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    """Compare-and-set on ``next_digest_at`` (read back aware, as its column type does)."""
+    return stored == (None if expected is None else _aware(expected))
 
 
 def _held(session: Session, delivery_id: int, worker: str) -> Delivery | None:

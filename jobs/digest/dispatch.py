@@ -325,19 +325,10 @@ class Dispatcher:
         now = self._clock()
         if kind is ActionKind.MOVE and action.moved_to is not None:
             # The group became a supergroup: the chat (settings, ledger) moves to the new
-            # id and the row, given back at once, is claimed again for it.
+            # id, and the row, given back at once (no delay), is claimed again for it.
             log_event(log, "chat_moved", chat=chat.id, moved_to=action.moved_to)
             await self._db(self._store.chats.migrate, chat.id, action.moved_to, now=now)
-            report.requeued += 1
-            await self._db(
-                self._store.deliveries.requeue,
-                delivery.id,
-                worker=self._worker,
-                not_before=now,
-                error=reason,
-                now=now,
-            )
-        elif kind is ActionKind.REQUEUE:
+        if kind in (ActionKind.MOVE, ActionKind.REQUEUE):
             if action.pause_all:  # flood control holds every chat, a failing chat only itself
                 self._limiter.pause(now + delay)
             report.requeued += 1

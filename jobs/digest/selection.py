@@ -205,13 +205,10 @@ def select(
             and not countries.isdisjoint(a.countries)
         ]
         if members:
-            scores = {t: max(a.topics.get(t, 0.0) for a in members) for t in chat.topics}
-            topic = _best_topic(chat.topics, scores)
-            newest = max(a.published_at for a in members)
-            outlets = len({a.outlet for a in members})
-            by_topic[topic].append(
-                (rank(scores[topic], newest, outlets, pool.ranked_at), story, members)
-            )
+            # Part of the story qualifies: its figures, from that part alone.
+            part = _Story.of(story.id, members, pool.ranked_at)
+            topic = _best_topic(chat.topics, part.scores)
+            by_topic[topic].append((part.ranks.get(topic, 0.0), story, members))
     sections = []
     for topic in chat.topics:
         entries = by_topic.get(topic)
