@@ -39,6 +39,7 @@ from typing import Any
 
 import feedparser
 
+from jobs import heap
 from jobs.classify import Classifier, load_rules
 from jobs.collect import CollectionReport, Collector, CollectSettings
 from jobs.fetch import FetchSettings
@@ -271,19 +272,26 @@ def time_feedparser(feeds: int, items: int) -> float:
     return time.perf_counter() - started
 
 
-async def two_runs(collector: Collector) -> tuple[CollectionReport, float, CollectionReport, float]:
+async def two_runs(
+    collector: Collector, *, server_pid: int | None
+) -> tuple[CollectionReport, float, float, float, CollectionReport, float]:
     """The first collection and an unchanged one, timed, in one event loop as in
     ``steppe run``. Each run opens its own HTTP client and connections (as a scheduled
     run does: its keep-alive connections do not outlive the interval), so the second
     run pays for its connections too; only the worker processes and the TLS context
-    stay from one run to the next."""
-    started = time.perf_counter()
+    stay from one run to the next. Also returns the first run's CPU time in this
+    process (every thread: the event loop and the storing thread) and in the worker
+    processes, which a busy machine disturbs far less than the wall-clock time."""
+    workers_before = children_cpu_seconds(exclude={server_pid})
+    started, cpu_started = time.perf_counter(), time.process_time()
     first = await collector.run(force=True)
     first_seconds = time.perf_counter() - started
+    first_cpu = time.process_time() - cpu_started
+    workers_cpu = children_cpu_seconds(exclude={server_pid}) - workers_before
     started = time.perf_counter()
     second = await collector.run(force=True)
     second_seconds = time.perf_counter() - started
-    return first, first_seconds, second, second_seconds
+    return first, first_seconds, first_cpu, workers_cpu, second, second_seconds
 
 
 def children_peak_mb(*, exclude: set[int | None]) -> dict[int, float]:
@@ -307,6 +315,25 @@ def children_peak_mb(*, exclude: set[int | None]) -> dict[int, float]:
         if int(fields.get("PPid", "0")) == me and "VmHWM" in fields:
             peaks[int(entry.name)] = int(fields["VmHWM"].split()[0]) / 1024
     return peaks
+
+
+def children_cpu_seconds(*, exclude: set[int | None]) -> float:
+    """CPU time (user + system) used so far by this process's live children (Linux)."""
+    me = os.getpid()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in exclude:
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name (2nd field) may hold spaces: split after its ")".
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
 
 
 def rss_mb() -> float:
@@ -359,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             collector.start()
             startup_seconds = time.perf_counter() - started
-            first, first_seconds, second, second_seconds = asyncio.run(two_runs(collector))
+            heap.settle()  # as ``steppe run`` does once start-up is over
+            first, first_seconds, first_cpu, workers_cpu, second, second_seconds = asyncio.run(
+                two_runs(collector, server_pid=server.pid)
+            )
             # Every child of this process but the feed server: the workers and
             # multiprocessing's resource tracker, read while they are alive.
             helpers = children_peak_mb(exclude={server.pid})
@@ -384,6 +414,14 @@ def main(argv: list[str] | None = None) -> int:
         f"first collection:              {first_rate:8.0f} items/s "
         f"({first.new} new in {first_seconds:.2f} s, {first.failed} failed)"
     )
+    print(
+        f"  main process CPU:            {first_cpu:8.2f} s "
+        f"({first_cpu / max(first.new, 1) * 1e6:.0f} us per item)"
+    )
+    print(
+        f"  worker processes CPU:        {workers_cpu:8.2f} s "
+        f"({workers_cpu / max(first.new, 1) * 1e6:.0f} us per item)"
+    )
     print(f"  worker start-up (once):      {startup_seconds:8.2f} s")
     print(f"  vs feedparser default:       {speedup:8.2f}x   (target >= 3x)")
     print(
@@ -404,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         "feedparser_default_items_per_s": round(feedparser_rate, 1),
         "first_collection_items_per_s": round(first_rate, 1),
         "first_collection_seconds": round(first_seconds, 3),
+        "first_collection_main_cpu_seconds": round(first_cpu, 3),
+        "first_collection_workers_cpu_seconds": round(workers_cpu, 3),
         "worker_startup_seconds": round(startup_seconds, 3),
         "speedup_vs_feedparser": round(speedup, 2),
         "unchanged_recollection_seconds": round(second_seconds, 4),

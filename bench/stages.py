@@ -3,8 +3,10 @@
 Where ``bench/collect.py`` measures the pipeline end to end, this script times each
 stage alone on the same generated feeds, in this process, so a regression can be
 traced to its stage: feedparser (defaults, and without sanitising / URI resolution)
-for reference, then ``parse_feed``, classification, story grouping and storage
-(SQLite). Prints the figures and writes them as JSON.
+for reference, then ``parse_feed``, classification, the search terms and story keys
+(computed in the parse worker, like classification), story grouping and storage
+(SQLite; one transaction per feed, and ten feeds per transaction as the collector
+does when bodies arrive together). Prints the figures and writes them as JSON.
 
     python bench/stages.py [--feeds 60] [--items 50] [--json bench/results/stages.json]
 """
@@ -25,8 +27,9 @@ from bench.collect import NOW, make_feed
 from jobs.classify import Classifier, load_rules
 from jobs.parse import ParsedFeed, parse_feed
 from jobs.prepare import classifier_text
-from jobs.stories import StoryIndex
-from storage import ArticleInput, Classification, FeedSpec, Store
+from jobs.stories import StoryIndex, TitleKeys, title_keys
+from storage import ArticleInput, Classification, FeedSpec, SearchTerms, Store
+from storage.search.terms import article_terms
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -91,11 +94,25 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
 
+    terms: list[SearchTerms] = []
+    keys: list[TitleKeys] = []
+
+    def analyse() -> None:
+        for _, e in entries:
+            terms.append(article_terms(e.title, e.summary, e.content, e.language))
+            keys.append(title_keys(e.title, e.language))
+
+    record("search terms + story keys", timed(analyse))
+
     def group() -> None:
         index = StoryIndex()
         for article_id, (feed_no, e) in enumerate(entries):
             story = index.match(
-                feed_id=feed_no, title=e.title, language=e.language, published_at=e.published_at
+                feed_id=feed_no,
+                title=e.title,
+                language=e.language,
+                published_at=e.published_at,
+                keys=keys[article_id],
             )
             index.add(
                 article_id=article_id,
@@ -104,12 +121,33 @@ def main(argv: list[str] | None = None) -> int:
                 title=e.title,
                 language=e.language,
                 published_at=e.published_at,
+                keys=keys[article_id],
             )
 
     record("stories match + add", timed(group))
 
-    with tempfile.TemporaryDirectory() as scratch:
-        store = Store.open(f"sqlite:///{scratch}/stages.db")
+    def articles(feed: ParsedFeed, position: int) -> list[tuple[ArticleInput, int | None]]:
+        return [
+            (
+                ArticleInput(
+                    guid=e.guid,
+                    url=e.url,
+                    title=e.title,
+                    summary=e.summary,
+                    content=e.content,
+                    language=e.language,
+                    published_at=e.published_at,
+                    content_hash=e.content_hash,
+                    classification=classes[position + offset],
+                    search_terms=terms[position + offset],
+                ),
+                None,
+            )
+            for offset, e in enumerate(feed.entries)
+        ]
+
+    def fresh_store(scratch: str, name: str) -> tuple[Store, dict[str, int]]:
+        store = Store.open(f"sqlite:///{scratch}/{name}.db")
         store.sync_feeds(
             [
                 FeedSpec(
@@ -122,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(args.feeds)
             ]
         )
-        ids = {state.spec.key: state.id for state in store.feed_states()}
+        return store, {state.spec.key: state.id for state in store.feed_states()}
+
+    with tempfile.TemporaryDirectory() as scratch:
+        store, ids = fresh_store(scratch, "per-feed")
 
         def save() -> None:
             position = 0
@@ -131,26 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                 store.known_articles(
                     feed_id, [e.guid for e in feed.entries], [e.url for e in feed.entries]
                 )
-                new: list[tuple[ArticleInput, int | None]] = []
-                for e in feed.entries:
-                    new.append(
-                        (
-                            ArticleInput(
-                                guid=e.guid,
-                                url=e.url,
-                                title=e.title,
-                                summary=e.summary,
-                                content=e.content,
-                                language=e.language,
-                                published_at=e.published_at,
-                                content_hash=e.content_hash,
-                                classification=classes[position],
-                            ),
-                            None,
-                        )
-                    )
-                    position += 1
-                store.save_articles(feed_id, new, [], now=NOW)
+                store.save_articles(feed_id, articles(feed, position), [], now=NOW)
+                position += len(feed.entries)
 
         record("store known + save (SQLite)", timed(save))
         candidates = store.story_candidates(NOW - timedelta(days=7))
@@ -161,9 +184,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         store.close()
 
+        batched, batched_ids = fresh_store(scratch, "batched")
+
+        def save_batched(feeds_per_transaction: int = 10) -> None:
+            position = 0
+            for first in range(0, len(parsed), feeds_per_transaction):
+                with batched.article_writer() as writer:
+                    for i in range(first, min(first + feeds_per_transaction, len(parsed))):
+                        feed, feed_id = parsed[i], batched_ids[f"o{i}"]
+                        writer.known_articles(
+                            feed_id, [e.guid for e in feed.entries], [e.url for e in feed.entries]
+                        )
+                        writer.save_articles(feed_id, articles(feed, position), [], now=NOW)
+                        position += len(feed.entries)
+
+        record("store, 10 feeds a transaction", timed(save_batched))
+        batched.close()
+
     pipeline = sum(
         figures[k]
-        for k in ("parse_feed", "classify", "stories match + add", "store known + save (SQLite)")
+        for k in (
+            "parse_feed",
+            "classify",
+            "search terms + story keys",
+            "stories match + add",
+            "store, 10 feeds a transaction",
+        )
     )
     figures["pipeline_total"] = round(pipeline, 1)
     print(

@@ -38,6 +38,7 @@ from bot.wiring import (
     open_store,
     process_clock,
 )
+from jobs import heap
 from jobs.classify import classify_json_lines
 from jobs.collect import CollectionReport, Collector, FeedStatus
 from jobs.digest.dispatch import DispatchReport
@@ -401,6 +402,8 @@ async def _serve(
     try:
         if bot is not None:
             await bot.start()
+        # Start-up is over: what it built lives as long as the process (jobs.heap).
+        heap.settle()
         await stop.wait()
     finally:
         log.info("shutting down")

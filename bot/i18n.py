@@ -4,7 +4,7 @@ The catalogs are ``bot/locales/<lang>.po``; each ``msgid`` is a stable key (such
 ``"welcome"``) and each ``msgstr`` is Telegram HTML with ``{placeholders}``. They are
 read as text with :func:`babel.messages.pofile.read_po` when the bot starts, so there
 is no compile step to forget. ``en`` is the reference catalog and holds every key; a
-key missing from another language falls back to English (Uzbek is partial on purpose).
+key missing from another language falls back to English.
 
 :meth:`Translator.text` escapes every placeholder value for Telegram's HTML unless it
 is wrapped in :class:`Html`, so a title or a query typed by a user can never inject

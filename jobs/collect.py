@@ -3,7 +3,10 @@
 For every feed that is due: conditional GET -> parse -> de-duplicate -> classify ->
 group into stories -> store -> schedule the next attempt. Fetches run concurrently
 (bounded by the fetcher); the processing of fetched bodies is serialised, because it
-shares the story index and the database writer.
+shares the story index and the database writer. Bodies that are ready while another
+batch is being stored wait and are then stored together, in one transaction: one
+commit for many feeds. Should that fail, each feed is stored again in a transaction of
+its own, so a feed that cannot be stored never costs the others their articles.
 
 A broken feed is a value, not an exception: it becomes a :class:`FeedReport` with
 status ``failed`` and its reason, is written to the feed's health, and the run goes on.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,15 +29,17 @@ from jobs.fetch import FeedFetcher, FetchResult, FetchSettings, FetchStatus
 from jobs.health import is_due, next_attempt_at
 from jobs.parse import ParsedEntry
 from jobs.prepare import PreparedFeed, Preparer, PrepareRequest, PreparerError
-from jobs.stories import StoryIndex
+from jobs.stories import StoryIndex, TitleKeys
 from jobs.telemetry import log_event
 from storage import (
     MAX_URL_LENGTH,
     ArticleInput,
+    ArticleWriter,
     Classification,
     FeedState,
     FetchRecord,
     KnownArticle,
+    SearchTerms,
     Store,
 )
 
@@ -46,6 +52,16 @@ _STORY_SLACK = timedelta(hours=24)
 #: a run of up to this many feeds writes all its health in one transaction, a bigger
 #: one still saves its progress as it goes.
 _HEALTH_BATCH = 256
+#: Fetched bodies waiting to be stored are stored together, in one transaction, up to
+#: about this many entries (a single bigger feed still goes alone): few commits, and a
+#: transaction that keeps the database's write lock for a fraction of a second only.
+_STORE_BATCH_ENTRIES = 2000
+#: While other feeds are still being fetched or parsed, storing waits until bodies
+#: with at least this many entries are ready: a commit costs about as much as storing
+#: 20-50 articles, and storing as each body came committed once per feed.
+_STORE_GATHER_ENTRIES = 500
+#: ... but never longer than this: a slow outlet must not hold the others' articles.
+_STORE_GATHER_SECONDS = 1.0
 
 
 class CollectionBusyError(JobsError):
@@ -142,6 +158,11 @@ class _LazyStoryIndex:
             self._index = StoryIndex.from_candidates(candidates, window=self._window)
         return self._index
 
+    def reset(self) -> None:
+        """Forget the index (it is loaded again on next use): a transaction whose
+        articles it holds was rolled back."""
+        self._index = None
+
 
 @dataclass(slots=True)
 class _Tally:
@@ -149,6 +170,65 @@ class _Tally:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+
+
+#: A feed's report and the health record it leaves.
+_Outcome = tuple["FeedReport", FetchRecord]
+
+
+@dataclass(slots=True)
+class _Fetched:
+    """A fetched and prepared body waiting to be stored, and where its outcome goes."""
+
+    state: FeedState
+    result: FetchResult
+    prepared: PreparedFeed | str
+    outcome: asyncio.Future[_Outcome]
+
+    @property
+    def entries(self) -> int:
+        return 0 if isinstance(self.prepared, str) else len(self.prepared.parsed.entries)
+
+
+class _Arrivals:
+    """How many feeds of a run may still bring a body to store, and a signal when one
+    no longer may (it brought its body, or it ended without one)."""
+
+    def __init__(self, feeds: int) -> None:
+        self.pending = feeds
+        self._changed = asyncio.Event()
+
+    def settle(self) -> None:
+        """One feed will bring no (further) body."""
+        self.pending -= 1
+        self._changed.set()
+
+    async def gather(self, waiting: deque[_Fetched]) -> None:
+        """Return once the waiting bodies hold :data:`_STORE_GATHER_ENTRIES` entries,
+        no other body can come, or :data:`_STORE_GATHER_SECONDS` have passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _STORE_GATHER_SECONDS
+        while self.pending > 0 and sum(item.entries for item in waiting) < _STORE_GATHER_ENTRIES:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                return
+
+
+@dataclass(frozen=True, slots=True)
+class _Joined:
+    """A stored new article the story index must learn about."""
+
+    article_id: int
+    story_id: int
+    title: str
+    language: str
+    published_at: datetime
+    keys: TitleKeys
 
 
 class Collector:
@@ -197,7 +277,8 @@ class Collector:
 
     async def _run(self, *, force: bool, only: frozenset[str]) -> CollectionReport:
         started = self._clock()
-        states = await asyncio.to_thread(self._store.feed_states)
+        # The article counts are for the CLI's listing; a run does not need them.
+        states = await asyncio.to_thread(self._store.feed_states, article_counts=False)
         if only:
             states = [state for state in states if state.spec.key in only]
         due = [s for s in states if force or is_due(s.next_attempt_at, started)]
@@ -208,8 +289,10 @@ class Collector:
             since=started - self._settings.story_window - _STORY_SLACK,
             window=self._settings.story_window,
         )
-        # Storing shares the story index and the database writer: one at a time.
+        # Storing shares the story index and the database writer: one batch at a time.
         writer = asyncio.Lock()
+        waiting: deque[_Fetched] = deque()
+        arrivals = _Arrivals(len(due))
         reports: list[FeedReport] = []
         health: list[tuple[int, FetchRecord]] = []
 
@@ -220,15 +303,40 @@ class Collector:
                 if batch:
                     await asyncio.to_thread(self._store.record_fetches, batch)
 
+        async def store(fetched: _Fetched) -> _Outcome:
+            """Store this body, with whatever else is waiting by the time the writer is
+            free (it may have been stored already, in the batch of a body before it)."""
+            waiting.append(fetched)
+            while not fetched.outcome.done():
+                async with writer:
+                    if fetched.outcome.done():
+                        break
+                    # Other feeds cannot be stored meanwhile anyway: wait for some.
+                    await arrivals.gather(waiting)
+                    batch = _take_batch(waiting)
+                    try:
+                        outcomes = await asyncio.to_thread(self._store_bodies, batch, index)
+                    except BaseException as exc:
+                        for item in batch:
+                            _settle(item.outcome, exc)
+                        raise
+                    for item, outcome in zip(batch, outcomes, strict=True):
+                        item.outcome.set_result(outcome)
+            return fetched.outcome.result()
+
         async def one(fetcher: FeedFetcher, state: FeedState) -> None:
             try:
-                result = await fetcher.fetch(state.spec.url, state.validators)
-                if result.status is FetchStatus.FETCHED:
-                    prepared = await self._prepare(state, result)
-                    async with writer:
-                        report, record = await asyncio.to_thread(
-                            self._store_body, state, result, prepared, index
-                        )
+                try:
+                    result = await fetcher.fetch(state.spec.url, state.validators)
+                    fetched = result.status is FetchStatus.FETCHED
+                    prepared = await self._prepare(state, result) if fetched else None
+                finally:
+                    # Before anything else can run: store() queues the body (if any) in
+                    # this same step, so a storer waiting for bodies sees it queued.
+                    arrivals.settle()
+                if prepared is not None:
+                    outcome = asyncio.get_running_loop().create_future()
+                    report, record = await store(_Fetched(state, result, prepared, outcome))
                 else:
                     report, record = self._outcome_without_body(state, result, self._clock())
             except Exception as exc:  # a bug met by one feed must not end the whole run
@@ -292,47 +400,115 @@ class Collector:
             state=state, now=now, result=result, status=status, tally=_Tally(), warnings=()
         )
 
-    def _store_body(
-        self,
-        state: FeedState,
-        result: FetchResult,
-        prepared: PreparedFeed | str,
-        index: _LazyStoryIndex,
-    ) -> tuple[FeedReport, FetchRecord]:
-        """Store a prepared body's articles (sync, in a worker thread). Any failure here
-        is this feed's failure, never the run's."""
+    def _store_bodies(self, batch: Sequence[_Fetched], index: _LazyStoryIndex) -> list[_Outcome]:
+        """Store prepared bodies (sync, in a worker thread); each one's outcome, in
+        order. Never raises for a feed.
+
+        All the bodies go in one transaction. If anything fails in it, it is rolled
+        back and every feed is stored again alone: the one that cannot be stored (a
+        refused row, a bug met by its entries, the database gone) fails by itself.
+        Failures are rare, and a savepoint per feed cost more than a whole retry.
+        """
         now = self._clock()
-        if isinstance(prepared, str):
-            return self._fail(state, now, prepared)
-        parsed = prepared.parsed
-        if parsed.error is not None:
-            # Validators are not advanced: the next fetch must parse again.
-            return self._fail(state, now, parsed.error)
+        outcomes: list[_Outcome | None] = [None] * len(batch)
+        storable: list[tuple[int, FeedState, PreparedFeed]] = []
+        for position, item in enumerate(batch):
+            prepared = item.prepared
+            if isinstance(prepared, str):
+                outcomes[position] = self._fail(item.state, now, prepared)
+            elif prepared.parsed.error is not None:
+                # Validators are not advanced: the next fetch must parse again.
+                outcomes[position] = self._fail(item.state, now, prepared.parsed.error)
+            else:
+                storable.append((position, item.state, prepared))
+
+        def stored(position: int, state: FeedState, prepared: PreparedFeed, tally: _Tally) -> None:
+            outcomes[position] = self._succeed(
+                state=state,
+                now=now,
+                result=batch[position].result,
+                status=FeedStatus.FETCHED,
+                tally=tally,
+                warnings=tuple(prepared.parsed.warnings),
+            )
+
+        alone = storable
+        if len(storable) > 1:
+            try:
+                tallies = self._store_feeds([(s, p) for _, s, p in storable], index, now)
+            except Exception:  # which feed, if any, is to blame is not known: retry alone
+                log_event(
+                    log,
+                    "store_batch_failed",
+                    level=logging.WARNING,
+                    exc_info=True,
+                    feeds=len(storable),
+                )
+            else:
+                for (position, state, prepared), tally in zip(storable, tallies, strict=True):
+                    stored(position, state, prepared, tally)
+                alone = []
+        for position, state, prepared in alone:
+            try:
+                [tally] = self._store_feeds([(state, prepared)], index, now)
+            except Exception as exc:  # one feed's surprise must not stop the others
+                log_event(
+                    log, "store_failed", level=logging.ERROR, exc_info=True, feed=state.spec.key
+                )
+                outcomes[position] = self._fail(
+                    state, now, f"could not store: {type(exc).__name__}: {exc}"
+                )
+            else:
+                stored(position, state, prepared, tally)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _store_feeds(
+        self,
+        feeds: Sequence[tuple[FeedState, PreparedFeed]],
+        index: _LazyStoryIndex,
+        now: datetime,
+    ) -> list[_Tally]:
+        """Store feeds' entries in one transaction; their tallies. Raises (and nothing
+        is written) if any of them fails."""
+        tallies: list[_Tally] = []
         try:
-            tally = self._store_entries(state, prepared, index, now)
-        except Exception as exc:  # one feed's surprise must not stop the others
-            log_event(log, "store_failed", level=logging.ERROR, exc_info=True, feed=state.spec.key)
-            return self._fail(state, now, f"could not store: {type(exc).__name__}: {exc}")
-        tally.skipped += parsed.skipped
-        return self._succeed(
-            state=state,
-            now=now,
-            result=result,
-            status=FeedStatus.FETCHED,
-            tally=tally,
-            warnings=tuple(parsed.warnings),
-        )
+            with self._store.article_writer() as writer:
+                for state, prepared in feeds:
+                    tally, joined = self._store_entries(writer, state, prepared, index, now)
+                    if joined:
+                        # At once: the next feed of the batch may join these stories.
+                        stories = index()
+                        for article in joined:
+                            stories.add(
+                                article_id=article.article_id,
+                                story_id=article.story_id,
+                                feed_id=state.id,
+                                title=article.title,
+                                language=article.language,
+                                published_at=article.published_at,
+                                keys=article.keys,
+                            )
+                    tally.skipped += prepared.parsed.skipped
+                    tallies.append(tally)
+        except BaseException:
+            # The story index may hold articles that were rolled back.
+            index.reset()
+            raise
+        return tallies
 
     def _store_entries(
         self,
+        writer: ArticleWriter,
         state: FeedState,
         prepared: PreparedFeed,
         index: _LazyStoryIndex,
         now: datetime,
-    ) -> _Tally:
+    ) -> tuple[_Tally, list[_Joined]]:
+        """De-duplicate, group and save one feed's entries; the tally and the new
+        articles the story index must learn."""
         tally = _Tally()
         entries = prepared.parsed.entries
-        known = self._store.known_articles(
+        known = writer.known_articles(
             state.id, (entry.guid for entry in entries), (entry.url for entry in entries)
         )
         by_guid = {k.guid: k for k in known if k.feed_id == state.id}
@@ -341,7 +517,14 @@ class Collector:
         updated: list[tuple[int, ArticleInput]] = []
         seen_urls: set[str] = set()
         seen_ids: set[int] = set()
-        for entry, classification in zip(entries, prepared.classifications, strict=True):
+        new_keys: list[TitleKeys] = []
+        for entry, classification, terms, keys in zip(
+            entries,
+            prepared.classifications,
+            prepared.search_terms,
+            prepared.story_keys,
+            strict=True,
+        ):
             if len(entry.url) > MAX_URL_LENGTH or len(entry.guid) > MAX_URL_LENGTH:
                 tally.skipped += 1  # no real article needs a 2 KB address
                 continue
@@ -356,8 +539,10 @@ class Collector:
                     title=entry.title,
                     language=entry.language,
                     published_at=entry.published_at,
+                    keys=keys,
                 )
-                new.append((_article(entry, classification), story))
+                new.append((_article(entry, classification, terms), story))
+                new_keys.append(keys)
                 continue
             owner = by_url.get(entry.url)
             if (
@@ -369,22 +554,19 @@ class Collector:
                 tally.unchanged += 1
                 continue
             seen_ids.add(existing.id)
-            updated.append((existing.id, _article(entry, classification)))
+            updated.append((existing.id, _article(entry, classification, terms)))
         if not new and not updated:
-            return tally
-        saved = self._store.save_articles(state.id, new, updated, now=now)
-        for (article, _), row in zip(new, saved, strict=False):
-            index().add(
-                article_id=row.id,
-                story_id=row.story_id,
-                feed_id=state.id,
-                title=article.title,
-                language=article.language,
-                published_at=article.published_at,
+            return tally, []
+        saved = writer.save_articles(state.id, new, updated, now=now)
+        joined = [
+            _Joined(
+                row.id, row.story_id, article.title, article.language, article.published_at, keys
             )
+            for (article, _), row, keys in zip(new, saved, new_keys, strict=False)
+        ]
         tally.new += len(new)
         tally.updated += len(updated)
-        return tally
+        return tally, joined
 
     def _succeed(
         self,
@@ -449,7 +631,29 @@ class Collector:
         return report, record
 
 
-def _article(entry: ParsedEntry, classification: Classification) -> ArticleInput:
+def _take_batch(waiting: deque[_Fetched]) -> list[_Fetched]:
+    """The oldest waiting bodies, up to :data:`_STORE_BATCH_ENTRIES` entries (at least one)."""
+    batch = [waiting.popleft()]
+    entries = batch[0].entries
+    while waiting and entries + waiting[0].entries <= _STORE_BATCH_ENTRIES:
+        entries += waiting[0].entries
+        batch.append(waiting.popleft())
+    return batch
+
+
+def _settle(outcome: asyncio.Future[_Outcome], exc: BaseException) -> None:
+    """Pass a batch's failure on to a body waiting for its outcome."""
+    if outcome.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        outcome.cancel()
+    else:
+        outcome.set_exception(exc)
+
+
+def _article(
+    entry: ParsedEntry, classification: Classification, terms: SearchTerms
+) -> ArticleInput:
     return ArticleInput(
         guid=entry.guid,
         url=entry.url,
@@ -460,6 +664,7 @@ def _article(entry: ParsedEntry, classification: Classification) -> ArticleInput
         published_at=entry.published_at,
         content_hash=entry.content_hash,
         classification=classification,
+        search_terms=terms,
     )
 
 

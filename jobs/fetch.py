@@ -14,6 +14,8 @@ What it promises:
   size checked while streaming (a gzip bomb stops at the cap), a redirect limit;
 * bounded concurrency: at most ``max_per_host`` requests to one host and
   ``max_connections`` overall, so a slow host only ever occupies its own slots;
+  a connection is kept for the next fetch of its host, and the last fetch of a host
+  asks for ``Connection: close``, so no idle connections pile up;
 * retries with exponential backoff for transient failures (timeouts, connection and
   protocol errors, 5xx, 408, 429), honouring ``Retry-After`` up to ``max_retry_after``;
   a longer ``Retry-After`` is not waited for: the result carries it so the scheduler
@@ -30,18 +32,20 @@ import hashlib
 import math
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
+from http.cookiejar import CookieJar
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
+from jobs.aiohttp_transport import AiohttpTransport
 from storage.records import Validators
 
 __all__ = [
@@ -100,8 +104,10 @@ class FetchSettings:
     max_retry_after: float = 60.0
     """Longest ``Retry-After`` waited for within a run; longer ones end the fetch."""
     trust_env: bool = False
-    """Read proxy settings (``HTTPS_PROXY``, ``NO_PROXY``...) and ``.netrc`` from the
-    environment. Off by default so credentials are never sent by surprise."""
+    """Read proxy settings (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``) and the CA bundle (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) from the
+    environment, as httpx does. Off by default so nothing is sent through a proxy by
+    surprise. (httpx 0.28 no longer reads ``.netrc``.)"""
 
     def __post_init__(self) -> None:
         positive = {
@@ -193,7 +199,7 @@ class FetchResult:
 
 def redact_url(url: str) -> str:
     """Return ``url`` (or any text holding URLs) with ``user:pass@`` removed."""
-    return _USERINFO.sub("", url)
+    return _USERINFO.sub("", url) if "@" in url else url
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -238,12 +244,62 @@ def _tls_context(trust_env: bool) -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=trust_env)
 
 
+def _environment_proxies() -> bool:
+    """Whether the environment names a proxy for http(s) as httpx reads it with
+    ``trust_env`` (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``; ``NO_PROXY=*`` turns
+    them all off).
+
+    The aiohttp transport has no proxy support of its own (aiohttp lacks SOCKS, ALL_PROXY
+    and httpx's NO_PROXY patterns): with a proxy configured the fetcher keeps httpx's
+    own transport, which does all of it exactly as before.
+    """
+    found = urllib.request.getproxies()
+    if any(host.strip() == "*" for host in found.get("no", "").split(",")):
+        return False
+    return any(found.get(scheme) for scheme in ("http", "https", "all"))
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 def _seconds(value: float) -> str:
     return f"{value:g} s"
+
+
+class _FeedCookies(httpx.Cookies):
+    """httpx's cookie store, skipping responses that set no cookie.
+
+    httpx hands every response to :mod:`http.cookiejar` through two urllib adapter
+    objects, a tenth of a millisecond a response; nearly no feed sets a cookie.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _FeedClient(httpx.AsyncClient):
+    """:class:`httpx.AsyncClient` with :class:`_FeedCookies` as its cookie store.
+
+    Cookies still live for the fetcher's session, so a site that sets one and
+    redirects (a common bot check) gets it back, as with a plain client.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._feed_cookies = _FeedCookies()
+        super().__init__(**kwargs)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._feed_cookies
+
+    @cookies.setter
+    def cookies(
+        self, cookies: httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+    ) -> None:
+        self._feed_cookies = _FeedCookies(cookies)
 
 
 @dataclass(frozen=True)
@@ -257,8 +313,12 @@ class _BodyTooLargeError(Exception):
 
 
 class FeedFetcher:
-    """Fetches feeds over ``max_connections`` HTTP clients (one per concurrent request,
-    see ``_client``); use as ``async with``.
+    """Fetches feeds with one httpx client; use as ``async with``.
+
+    The client's requests go through :class:`~jobs.aiohttp_transport.AiohttpTransport`
+    (aiohttp's connection pool and C parser), except where ``trust_env`` finds a
+    proxy in the environment: then httpx's own transport is used, proxies and all
+    (see :func:`_environment_proxies`).
 
     ``sleep`` is awaited for every backoff and ``Retry-After`` wait (inject a fake in
     tests); ``transport`` replaces the network (e.g. ``httpx.MockTransport``); ``clock``
@@ -278,55 +338,48 @@ class FeedFetcher:
         self._sleep = sleep
         self._transport = transport
         self._clock = clock
-        self._open = False
-        # One client per concurrent request ("lane"), each with a pool of one
-        # connection, instead of one client with a pool of ``max_connections``:
-        # httpcore scans its whole pool (and polls every idle socket) on every request
-        # and every response, which with 16 pooled connections cost about as much CPU
-        # again as the request itself. A lane's connection is kept alive for the next
-        # request on that lane (same host: reused; another host: replaced), and a
-        # request takes a free lane last used for its host when there is one.
-        self._lanes: list[httpx.AsyncClient | None] = []
-        self._lane_hosts: list[str | None] = []
-        self._idle: list[int] = []
+        self._client: httpx.AsyncClient | None = None
         self._overall = asyncio.Semaphore(settings.max_connections)
         self._per_host: dict[str, asyncio.Semaphore] = {}
+        #: Fetches under way per host (queued, running or waiting to retry): the last
+        #: one does not keep its connection, no request to that host follows it.
+        self._host_fetches: dict[str, int] = {}
 
     async def __aenter__(self) -> Self:
-        if self._open:
+        if self._client is not None:
             raise RuntimeError("FeedFetcher is already open")
-        self._open = True
-        lanes = self.settings.max_connections
-        self._lanes = [None] * lanes
-        self._lane_hosts = [None] * lanes
-        self._idle = list(range(lanes))
-        # Fresh per session: an asyncio.Semaphore must not outlive its event loop.
-        self._overall = asyncio.Semaphore(lanes)
-        self._per_host = {}
-        return self
-
-    def _client(self, lane: int) -> httpx.AsyncClient:
-        client = self._lanes[lane]
-        if client is None:
-            s = self.settings
-            client = self._lanes[lane] = httpx.AsyncClient(
-                transport=self._transport,
-                verify=_tls_context(s.trust_env),
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                timeout=httpx.Timeout(
-                    connect=s.connect_timeout,
-                    read=s.read_timeout,
-                    write=s.read_timeout,
-                    # A lane serves one request at a time, so its connection is free
-                    # at once; the wait still must not be unbounded.
-                    pool=s.connect_timeout,
-                ),
-                follow_redirects=True,
-                max_redirects=s.max_redirects,
-                headers={"User-Agent": s.user_agent, "Accept": ACCEPT},
-                trust_env=s.trust_env,
+        s = self.settings
+        transport = self._transport
+        if transport is None and not (s.trust_env and _environment_proxies()):
+            transport = AiohttpTransport(
+                ssl_context=_tls_context(s.trust_env), max_connections=s.max_connections
             )
-        return client
+        self._client = _FeedClient(
+            transport=transport,
+            # Used by httpx's own transports: the proxy ones, or all of them when a
+            # proxy is configured (transport=None).
+            verify=_tls_context(s.trust_env),
+            limits=httpx.Limits(
+                max_connections=s.max_connections, max_keepalive_connections=s.max_connections
+            ),
+            timeout=httpx.Timeout(
+                connect=s.connect_timeout,
+                read=s.read_timeout,
+                write=s.read_timeout,
+                # The fetcher's slots leave a connection free for every request; the
+                # wait still must not be unbounded.
+                pool=s.connect_timeout,
+            ),
+            follow_redirects=True,
+            max_redirects=s.max_redirects,
+            headers={"User-Agent": s.user_agent, "Accept": ACCEPT},
+            trust_env=s.trust_env,
+        )
+        # Fresh per session: an asyncio.Semaphore must not outlive its event loop.
+        self._overall = asyncio.Semaphore(s.max_connections)
+        self._per_host = {}
+        self._host_fetches = {}
+        return self
 
     async def __aexit__(
         self,
@@ -334,13 +387,9 @@ class FeedFetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        lanes, self._lanes = self._lanes, []
-        self._open = False
-        # Every client is closed even when closing one fails (the stack re-raises).
-        async with AsyncExitStack() as closing:
-            for client in lanes:
-                if client is not None:
-                    closing.push_async_callback(client.aclose)
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()  # closes the transport and its connections too
 
     async def fetch(self, url: str, validators: Validators) -> FetchResult:
         """Fetch ``url`` conditionally on ``validators``; never raises for bad feeds.
@@ -350,27 +399,63 @@ class FeedFetcher:
         that is longer. Raises :class:`RuntimeError` only when used outside
         ``async with``.
         """
-        if not self._open:
+        client = self._client
+        if client is None:
             raise RuntimeError("use FeedFetcher as 'async with FeedFetcher(...) as f'")
         target = _checked_url(url)
         if isinstance(target, str):
             return _failure(url, redact_url(url), FetchErrorKind.INVALID_URL, target, attempts=0)
 
+        host = f"{target.host}:{target.port or ''}"
+        fetches = self._host_fetches
+        fetches[host] = fetches.get(host, 0) + 1
+        try:
+            if fetches[host] == 1:
+                # Let fetches started together with this one (a run's tasks) count
+                # themselves before it decides whether to keep its connection.
+                await asyncio.sleep(0)
+            return await self._fetch(client, url, target, host, validators)
+        finally:
+            if fetches[host] == 1:
+                del fetches[host]
+            else:
+                fetches[host] -= 1
+
+    async def _fetch(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        target: httpx.URL,
+        host: str,
+        validators: Validators,
+    ) -> FetchResult:
         settings = self.settings
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         attempt = 0
         while True:
             attempt += 1
-            async with self._slots(target) as lane:
+            host_slots = self._per_host.get(host)
+            if host_slots is None:
+                host_slots = self._per_host[host] = asyncio.Semaphore(settings.max_per_host)
+            # The host slot is taken first: a request queued behind a busy host must not
+            # sit on one of the overall slots that other hosts could use meanwhile.
+            async with host_slots, self._overall:
                 # The deadline starts when the first attempt gets its slots: time spent
                 # queued behind other feeds of the same host is not this feed's fault.
                 if deadline is None:
                     deadline = loop.time() + settings.total_timeout
                 remaining = max(deadline - loop.time(), 0.0)
-                client = self._client(lane)
-                outcome = await self._attempt(client, url, target, validators, remaining)
-            result = replace(outcome.result, attempts=attempt)
+                # Keep the connection only when another fetch for this host is under
+                # way; else the request says "Connection: close", so idle connections
+                # stay few however many hosts a run visits.
+                keep_alive = self._host_fetches[host] > 1
+                outcome = await self._attempt(
+                    client, url, target, validators, remaining, keep_alive=keep_alive
+                )
+            result = outcome.result
+            if attempt > 1:
+                result = replace(result, attempts=attempt)
             if not outcome.retryable or attempt > settings.retries:
                 return result
             delay = settings.backoff_base * 2 ** (attempt - 1)
@@ -387,38 +472,6 @@ class FeedFetcher:
             await self._sleep(delay)
             deadline += loop.time() - waited_from
 
-    @asynccontextmanager
-    async def _slots(self, target: httpx.URL) -> AsyncIterator[int]:
-        """Hold a slot of the host and one of the ``max_connections`` lanes; yields the
-        lane."""
-        # The host slot is taken first: a request queued behind a busy host must not
-        # sit on one of the overall slots that other hosts could use meanwhile.
-        key = f"{target.host}:{target.port or ''}"
-        host_slots = self._per_host.get(key)
-        if host_slots is None:
-            host_slots = self._per_host[key] = asyncio.Semaphore(self.settings.max_per_host)
-        async with host_slots, self._overall:
-            # Holding an overall slot guarantees an idle lane (no await in between).
-            lane = self._take_lane(key)
-            try:
-                yield lane
-            finally:
-                self._idle.append(lane)
-
-    def _take_lane(self, host: str) -> int:
-        """An idle lane: the most recently used one for ``host``, else one never used,
-        else the one idle longest (whose connection is the least likely to be wanted
-        again). ``_idle`` is in order of release, oldest first."""
-        idle = self._idle
-        hosts = self._lane_hosts
-        for position in range(len(idle) - 1, -1, -1):
-            if hosts[idle[position]] == host:
-                return idle.pop(position)
-        fresh = next((p for p, lane in enumerate(idle) if hosts[lane] is None), 0)
-        lane = idle.pop(fresh)
-        hosts[lane] = host
-        return lane
-
     async def _attempt(
         self,
         client: httpx.AsyncClient,
@@ -426,13 +479,17 @@ class FeedFetcher:
         target: httpx.URL,
         validators: Validators,
         remaining: float,
+        *,
+        keep_alive: bool,
     ) -> _Outcome:
         settings = self.settings
-        headers: dict[str, str] = {}
+        headers: dict[bytes, bytes] = {}
         if validators.etag:
-            headers["If-None-Match"] = validators.etag
+            headers[b"If-None-Match"] = _header_bytes(validators.etag)
         if validators.last_modified:
-            headers["If-Modified-Since"] = validators.last_modified
+            headers[b"If-Modified-Since"] = _header_bytes(validators.last_modified)
+        if not keep_alive:
+            headers[b"Connection"] = b"close"
         shown = redact_url(str(target))
         try:
             async with asyncio.timeout(remaining):
@@ -489,13 +546,22 @@ class FeedFetcher:
             # response has been read to its end: without this every 304 closed its
             # connection and the next feed paid for a new one.
             await _drain(response)
-            kept = replace(
-                validators,
+            kept = Validators(
                 etag=etag or validators.etag,
                 last_modified=last_modified or validators.last_modified,
+                body_sha256=validators.body_sha256,
             )
-            result = _result(url, final_url, FetchStatus.NOT_MODIFIED, code)
-            return _Outcome(replace(result, content_type=content_type, validators=kept), False)
+            return _Outcome(
+                _success(
+                    url,
+                    final_url,
+                    FetchStatus.NOT_MODIFIED,
+                    code=code,
+                    content_type=content_type,
+                    validators=kept,
+                ),
+                False,
+            )
 
         if not 200 <= code < 300:
             return self._status_failure(response, url, final_url)
@@ -513,10 +579,25 @@ class FeedFetcher:
         digest = hashlib.sha256(body).hexdigest()
         fresh = Validators(etag=etag, last_modified=last_modified, body_sha256=digest)
         if digest == validators.body_sha256:
-            result = _result(url, final_url, FetchStatus.UNCHANGED, code)
+            result = _success(
+                url,
+                final_url,
+                FetchStatus.UNCHANGED,
+                code=code,
+                content_type=content_type,
+                validators=fresh,
+            )
         else:
-            result = replace(_result(url, final_url, FetchStatus.FETCHED, code), body=body)
-        return _Outcome(replace(result, content_type=content_type, validators=fresh), False)
+            result = _success(
+                url,
+                final_url,
+                FetchStatus.FETCHED,
+                code=code,
+                content_type=content_type,
+                validators=fresh,
+                body=body,
+            )
+        return _Outcome(result, False)
 
     def _status_failure(self, response: httpx.Response, url: str, final_url: str) -> _Outcome:
         code = response.status_code
@@ -567,8 +648,13 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     return b"".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def _checked_url(url: str) -> httpx.URL | str:
-    """The parsed URL when it is fetchable, else a message saying why not."""
+    """The parsed URL when it is fetchable, else a message saying why not.
+
+    Cached: a feed's URL is the same from run to run, and parsing it (an
+    ``ipaddress`` check of the host among others) costs more than its 304 does.
+    """
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -582,6 +668,14 @@ def _checked_url(url: str) -> httpx.URL | str:
         # httpx percent-encodes a host like "exa mple.kz" instead of refusing it.
         return "invalid URL: malformed host name"
     return parsed
+
+
+def _header_bytes(value: str) -> bytes:
+    """A validator as sent back. httpx refuses a ``str`` header value that is not
+    ASCII, and an ETag read from a server may not be: httpx decodes a response's
+    headers as UTF-8 (else Latin-1), so UTF-8 gives back the bytes the server sent
+    (a Latin-1 one comes back different: a 200 instead of a 304, never a failure)."""
+    return value.encode()
 
 
 def _content_length(response: httpx.Response) -> int | None:
@@ -617,6 +711,32 @@ def _describe(exc: BaseException) -> str:
 
 def _ellipsis(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _success(
+    url: str,
+    final_url: str,
+    status: FetchStatus,
+    *,
+    code: int,
+    content_type: str | None,
+    validators: Validators,
+    body: bytes | None = None,
+) -> FetchResult:
+    # Built in one go: dataclasses.replace() costs more than a 304's own parsing.
+    return FetchResult(
+        url=url,
+        final_url=final_url,
+        status=status,
+        body=body,
+        content_type=content_type,
+        validators=validators,
+        http_status=code,
+        error_kind=None,
+        error=None,
+        retry_after=None,
+        attempts=1,
+    )
 
 
 def _result(url: str, final_url: str, status: FetchStatus, code: int | None) -> FetchResult:

@@ -60,8 +60,10 @@ __all__ = [
     "PREFIX_LEN",
     "StoryIndex",
     "StoryInputError",
+    "TitleKeys",
     "key_weight",
     "similarity",
+    "title_keys",
     "title_tokens",
 ]
 
@@ -542,22 +544,51 @@ def _title_priors(text: str, stemming: str) -> dict[str, float]:
     return priors
 
 
+#: A headline's comparison keys with their prior weights, as :func:`title_keys` gives
+#: them. Treat as read-only once handed to a :class:`StoryIndex`: it keeps the mapping.
+TitleKeys = dict[str, float]
+
+
+def _priors(title: str, stemming: str) -> dict[str, float]:
+    """Each key of a headline with its prior weight (uncached)."""
+    text = unicodedata.normalize("NFKC", title)
+    priors = _title_priors(text, stemming)
+    if "$" in text:
+        priors["~usd"] = key_weight("~usd")
+    if "€" in text:
+        priors["~eur"] = key_weight("~eur")
+    return priors
+
+
 def _signature(title: str, language: str) -> _Signature:
     """The (cached) signature of a headline; the collector matches then adds each title."""
     stemming = "uz" if language == "uz" else "en"
     cache = _SIGNATURES[stemming]
     signature = cache.get(title)
     if signature is None:
-        text = unicodedata.normalize("NFKC", title)
-        priors = _title_priors(text, stemming)
-        if "$" in text:
-            priors["~usd"] = key_weight("~usd")
-        if "€" in text:
-            priors["~eur"] = key_weight("~eur")
+        priors = _priors(title, stemming)
         if len(cache) >= _SIGNATURE_CACHE_SIZE:
             cache.clear()
         signature = cache[title] = _Signature(frozenset(priors), priors)
     return signature
+
+
+def _signature_given(title: str, language: str, keys: TitleKeys | None) -> _Signature:
+    """The signature from keys computed ahead (:func:`title_keys`), else from the title."""
+    if keys is None:
+        return _signature(title, language)
+    return _Signature(frozenset(keys), keys)
+
+
+def title_keys(title: str, language: str) -> TitleKeys:
+    """What :class:`StoryIndex` reads of a headline: its keys (:func:`title_tokens`)
+    with their prior weights (:func:`key_weight`).
+
+    Pure and uncached: computed ahead (the collector does it in its parse worker
+    processes) and passed to :meth:`StoryIndex.match` and :meth:`StoryIndex.add` as
+    ``keys``, it spares the index analysing the title, with the same result.
+    """
+    return _priors(title, "uz" if language == "uz" else "en")
 
 
 def title_tokens(title: str, language: str) -> frozenset[str]:
@@ -818,12 +849,16 @@ class StoryIndex:
         title: str,
         language: str,
         published_at: datetime,
+        keys: TitleKeys | None = None,
     ) -> None:
-        """Hold an article as part of ``story_id``. Adding an id again replaces it."""
+        """Hold an article as part of ``story_id``. Adding an id again replaces it.
+
+        ``keys``: the title's :func:`title_keys`, when computed ahead."""
         # The UTC test first: it settles nearly every call without a function call.
         if published_at.tzinfo is not UTC:
             _require_aware(published_at)
-        self._hold(article_id, story_id, feed_id, published_at, _signature(title, language))
+        signature = _signature_given(title, language, keys)
+        self._hold(article_id, story_id, feed_id, published_at, signature)
 
     def _hold(
         self,
@@ -886,11 +921,14 @@ class StoryIndex:
         title: str,
         language: str,
         published_at: datetime,
+        keys: TitleKeys | None = None,
     ) -> int | None:
-        """The story id the article joins under the module's rules, or ``None``."""
+        """The story id the article joins under the module's rules, or ``None``.
+
+        ``keys``: the title's :func:`title_keys`, when computed ahead."""
         if published_at.tzinfo is not UTC:
             _require_aware(published_at)
-        signature = _signature(title, language)
+        signature = _signature_given(title, language, keys)
         query_keys = signature.keys
         if len(query_keys) < MIN_SHARED_KEYS:
             return None

@@ -26,6 +26,7 @@ from storage.records import (
     FetchRecord,
     KnownArticle,
     SavedArticle,
+    SearchTerms,
     StoreStats,
     StoryCandidate,
     StoryInfo,
@@ -35,7 +36,7 @@ from storage.records import (
 if TYPE_CHECKING:
     from storage.engine import mask_url
     from storage.migrate import check, current_revision, head_revision, upgrade
-    from storage.store import Store
+    from storage.store import ArticleWriter, Store
 
     MAX_URL_LENGTH: int
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 # parse/classify worker processes, which only need the records, never load them.
 _LAZY = {
     "Store": "storage.store",
+    "ArticleWriter": "storage.store",
     "mask_url": "storage.engine",
     "check": "storage.migrate",
     "current_revision": "storage.migrate",
@@ -70,6 +72,7 @@ __all__ = [
     "TOPICS",
     "ArticleInput",
     "ArticleText",
+    "ArticleWriter",
     "Classification",
     "ConflictError",
     "DatabaseUnavailableError",
@@ -80,6 +83,7 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "SavedArticle",
+    "SearchTerms",
     "StorageError",
     "Store",
     "StoreStats",

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, delete, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -191,9 +191,11 @@ class Deliveries:
                 )
                 .execution_options(synchronize_session=False)
             )
-            rows = session.scalars(
-                select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.due_at, Delivery.id)
-            ).all()
+            # Core, not the ORM: a fan-out claims every row it sends.
+            table = cast("Table", Delivery.__table__)
+            rows = session.execute(
+                select(table).where(table.c.id.in_(ids)).order_by(table.c.due_at, table.c.id)
+            )
             return [_record(row) for row in rows]
 
     def save_parts(
@@ -209,22 +211,34 @@ class Deliveries:
     ) -> dict[int, DeliveryRecord]:
         """:meth:`save_parts` for many rows in one transaction: ``(delivery id, parts,
         story ids)`` each; returns the rows still this worker's, by id."""
-        saved: dict[int, DeliveryRecord] = {}
         if not contents:
-            return saved
-        with self._store._write() as session:
-            held = _held_many(session, [delivery_id for delivery_id, _, _ in contents], worker)
-            for delivery_id, parts, story_ids in contents:
-                row = held.get(delivery_id)
-                if row is None:
-                    continue
-                if row.parts is None:
-                    row.parts = list(parts)
-                    row.story_ids = sorted(set(story_ids))
-            session.flush()
-            for delivery_id, row in held.items():
-                saved[delivery_id] = _record(row)
-        return saved
+            return {}
+        table = cast("Table", Delivery.__table__)
+        ids = sorted({delivery_id for delivery_id, _, _ in contents})
+        mine = (table.c.id.in_(ids), table.c.state == DELIVERY_SENDING, table.c.worker == worker)
+        # Core, not the ORM: a fan-out builds every row it sends.
+        with self._store._write_connection() as connection:
+            held = dict(connection.execute(select(table.c.id, table.c.parts).where(*mine)).all())
+            fixing: list[dict[str, Any]] = []
+            for delivery_id, parts, stories in contents:
+                if delivery_id in held and held[delivery_id] is None:
+                    # A row's content is fixed once (the first, if one came twice).
+                    held[delivery_id] = list(parts)
+                    fixing.append(
+                        {
+                            "row": delivery_id,
+                            "new_parts": list(parts),
+                            "new_stories": sorted(set(stories)),
+                        }
+                    )
+            if fixing:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row"))
+                    .values(parts=bindparam("new_parts"), story_ids=bindparam("new_stories")),
+                    fixing,
+                )
+            return {row.id: _record(row) for row in connection.execute(select(table).where(*mine))}
 
     def part_sent(
         self, delivery_id: int, *, worker: str, index: int, now: datetime, lease: timedelta
@@ -406,19 +420,8 @@ def _held(session: Session, delivery_id: int, worker: str) -> Delivery | None:
     return row
 
 
-def _held_many(session: Session, delivery_ids: Sequence[int], worker: str) -> dict[int, Delivery]:
-    """The rows among ``delivery_ids`` that this worker holds, by id."""
-    rows = session.scalars(
-        select(Delivery).where(
-            Delivery.id.in_(sorted(set(delivery_ids))),
-            Delivery.state == DELIVERY_SENDING,
-            Delivery.worker == worker,
-        )
-    )
-    return {row.id: row for row in rows}
-
-
-def _record(row: Delivery) -> DeliveryRecord:
+def _record(row: Delivery | Row[Any]) -> DeliveryRecord:
+    """The record of an ORM row or a Core row of the whole table."""
     return DeliveryRecord(
         id=row.id,
         chat_id=row.chat_id,

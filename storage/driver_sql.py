@@ -132,7 +132,12 @@ class DriverSql:
             f"{_column(ARTICLES, name)} = {self._mark}" for name in ARTICLE_UPDATE_COLUMNS
         )
         self.update_article = f"UPDATE {ARTICLES.name} SET {assignments} WHERE id = {self._mark}"
-        # Every story's time is its newest article's publication time.
+        # Every story's time is its newest article's publication time. An article that
+        # joins a story can only make it newer: one indexed row update, no aggregate.
+        self.raise_story_time = (
+            f"UPDATE {STORIES.name} SET updated_at = {self._mark} "
+            f"WHERE id = {self._mark} AND updated_at < {self._mark}"
+        )
         self.refresh_story_times_prefix = (
             f"UPDATE {STORIES.name} SET updated_at = "
             f"(SELECT max({ARTICLES.name}.published_at) FROM {ARTICLES.name} "

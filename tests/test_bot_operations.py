@@ -26,7 +26,9 @@ def test_the_command_menu_is_registered_per_language(world: BotWorld) -> None:
     assert english[0]["description"] == "Set up the digest"
     assert world.api.commands(language_code="ru")[0]["description"] == "Настроить дайджест"
     assert world.api.commands(language_code="kk")[0]["description"] == "Дайджестті баптау"
-    assert world.api.commands(language_code="uz") == []  # partial: Telegram shows English
+    uzbek = world.api.commands(language_code="uz")
+    assert [c["command"] for c in uzbek] == list(MENU)
+    assert uzbek[0]["description"] == "Dayjestni sozlash"
 
 
 def test_flood_control_is_waited_out(world: BotWorld) -> None:
@@ -113,3 +115,14 @@ def test_operators_get_stats_and_collect(world: BotWorld) -> None:
         "Collection finished: 3 new, 1 updated, 0 feeds failed."
     )
     assert world.collections == [1]
+
+
+def test_an_operators_stats_are_not_shown_to_a_group(world: BotWorld) -> None:
+    group = -1001700000000
+    world.api.add_user(OPERATOR)
+    world.api.add_group(group, title="Tech", admins={OPERATOR}, members=set())
+    answer = world.say(group, "/stats@steppe_digest_bot", user_id=OPERATOR).text
+    assert answer == world.t("en", "operators_private")
+    assert "Chats:" not in answer
+    # In the private chat the same operator gets the figures.
+    assert world.say(OPERATOR, "/stats").text.startswith("Stats\n")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,7 @@ from jobs.collect import (
 from jobs.fetch import FetchSettings
 from jobs.reclassify import reclassify_archive
 from jobs.telemetry import EVENT_ATTR, FIELDS_ATTR
-from storage import FeedSpec, Store
+from storage import ArticleWriter, ConflictError, FeedSpec, Store
 from tests.feedserver import FeedServer
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -355,3 +357,102 @@ def _ids_by_guid(store: Store) -> dict[str, int]:
         for article in store.articles_for_feed(state.id):
             ids[article.guid] = article.id
     return ids
+
+
+class _CountedStore:
+    """Counts the collector's write transactions and refuses the articles of the feed
+    ``refuse`` (as a database refusing a row would)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: Store, *, refuse: str = "") -> None:
+        self.transactions = 0
+        refused = {state.id for state in store.feed_states() if state.spec.key == refuse}
+        article_writer = Store.article_writer
+        save_articles = ArticleWriter.save_articles
+
+        @contextlib.contextmanager
+        def counting_writer(store: Store) -> Iterator[ArticleWriter]:
+            self.transactions += 1
+            with article_writer(store) as writer:
+                yield writer
+
+        def refusing_save(writer: ArticleWriter, feed_id: int, *args: Any, **kw: Any) -> Any:
+            if feed_id in refused:
+                raise ConflictError("refused for the test")
+            return save_articles(writer, feed_id, *args, **kw)
+
+        monkeypatch.setattr(Store, "article_writer", counting_writer)
+        monkeypatch.setattr(ArticleWriter, "save_articles", refusing_save)
+
+
+def test_feeds_ready_together_are_stored_together_and_join_stories(
+    store: Store, server: FeedServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.route("/first.xml", body=rss([HUB_EN]))
+    server.route("/en.xml", body=rss([SOLAR_EN]))
+    server.route("/ru.xml", body=rss([SOLAR_RU]))
+    store.sync_feeds(
+        [
+            feed("first", server.url("/first.xml")),
+            feed("en", server.url("/en.xml")),
+            feed("ru", server.url("/ru.xml"), language="ru", country="uz"),
+        ]
+    )
+    counted = _CountedStore(monkeypatch, store)
+
+    report = by_key(run(make_collector(store, clock)))
+
+    # Small bodies that arrive while others are being fetched wait for them.
+    assert counted.transactions == 1
+    assert {key: r.new for key, r in report.items()} == {"first": 1, "en": 1, "ru": 1}  # type: ignore[attr-defined]
+    ids = _ids_by_guid(store)
+    # The Russian article joined the story of the English one stored before it in the
+    # same transaction (which of the two came first depends on the fetches).
+    assert store.story_of(ids["solar-1"]) == store.story_of(ids["ru-solar-1"])
+    assert store.story_of(ids["hub-1"]) != store.story_of(ids["solar-1"])
+
+
+def test_a_feed_that_cannot_be_stored_costs_the_others_of_its_batch_nothing(
+    store: Store,
+    server: FeedServer,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.route("/first.xml", body=rss([HUB_EN]))
+    server.route("/en.xml", body=rss([SOLAR_EN]))
+    server.route("/bad.xml", body=rss([MIGRANTS_RU]))
+    server.route("/ru.xml", body=rss([SOLAR_RU]))
+    store.sync_feeds(
+        [
+            feed("first", server.url("/first.xml")),
+            feed("en", server.url("/en.xml")),
+            feed("bad", server.url("/bad.xml"), language="ru", country="uz"),
+            feed("ru", server.url("/ru.xml"), language="ru", country="uz"),
+        ]
+    )
+    counted = _CountedStore(monkeypatch, store, refuse="bad")
+
+    with caplog.at_level(logging.WARNING, logger="jobs.collect"):
+        report = by_key(run(make_collector(store, clock)))
+
+    # The batch of four failed as a whole, then each feed was stored alone.
+    assert counted.transactions == 1 + 4
+    events = [getattr(r, EVENT_ATTR, None) for r in caplog.records]
+    assert events.count("store_batch_failed") == 1
+    bad = report["bad"]
+    assert bad.status is FeedStatus.FAILED  # type: ignore[attr-defined]
+    assert "refused for the test" in (bad.error or "")  # type: ignore[attr-defined]
+    assert {key: r.new for key, r in report.items() if key != "bad"} == {  # type: ignore[attr-defined]
+        "first": 1,
+        "en": 1,
+        "ru": 1,
+    }
+    assert store.article_count() == 3
+    ids = _ids_by_guid(store)
+    assert "ru-migr-1" not in ids
+    assert store.story_of(ids["solar-1"]) == store.story_of(ids["ru-solar-1"])
+    # The failed feed is fetched in full again next time (its validators stay unset).
+    state = store.feed_state("bad")
+    assert state is not None
+    assert state.validators.etag is None
+    assert state.consecutive_failures == 1

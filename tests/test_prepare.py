@@ -12,6 +12,9 @@ import pytest
 
 from jobs.classify import Classifier, load_rules
 from jobs.prepare import PreparedFeed, Preparer, PrepareRequest
+from jobs.stories import key_weight, title_tokens
+from storage.search.analyser import ANALYSER_VERSION
+from storage.search.index import IndexText, body_terms, title_terms
 from tests.test_collect import HUB_EN, MIGRANTS_RU, SOLAR_EN, rss
 
 REQUEST = PrepareRequest(
@@ -107,3 +110,21 @@ def test_the_records_a_worker_needs_come_without_the_database_layer() -> None:
         [sys.executable, "-c", check], capture_output=True, timeout=60, check=True
     )
     assert done.stdout.decode().strip() == "False"
+
+
+def test_search_terms_and_story_keys_are_what_the_store_and_index_would_compute() -> None:
+    # The worker analyses each entry for the search index and the story index, so the
+    # process that writes the archive does not: the results must be the same as theirs.
+    prepared = prepare(1, REQUEST)
+
+    assert len(prepared.search_terms) == len(prepared.story_keys) == 3
+    for entry, terms, keys in zip(
+        prepared.parsed.entries, prepared.search_terms, prepared.story_keys, strict=True
+    ):
+        text = IndexText(0, entry.title, entry.summary, entry.content, entry.language)
+        assert terms.title.split() == title_terms(text)
+        assert terms.body.split() == body_terms(text)
+        assert terms.analyser_version == ANALYSER_VERSION
+        assert frozenset(keys) == title_tokens(entry.title, entry.language)
+        assert keys == {key: key_weight(key) for key in keys}
+    assert "solar" in prepared.search_terms[1].title.split()

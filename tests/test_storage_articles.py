@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,11 @@ from storage import (
     ConflictError,
     FeedSpec,
     NotFoundError,
+    SearchTerms,
     Store,
 )
+from storage.search.analyser import ANALYSER_VERSION
+from storage.search.terms import article_terms
 
 NOW = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
 MORNING = datetime(2025, 6, 2, 3, 15, tzinfo=UTC)
@@ -367,3 +371,59 @@ def test_articles_for_feed_and_stats(store: Store) -> None:
 
 def test_empty_save_does_nothing(store: Store) -> None:
     assert store.save_articles(1, [], [], now=NOW) == []
+
+
+def test_an_article_writer_sees_its_own_saves_and_commits_them_together(store: Store) -> None:
+    astana, gazeta = feed_ids(store)
+    with store.article_writer() as writer:
+        [first] = writer.save_articles(astana, [(article("solar"), None)], [], now=NOW)
+        # The next feed's lookup finds the article saved before it, not yet committed.
+        [known] = writer.known_articles(gazeta, [], ["https://news.example.uz/solar"])
+        assert (known.id, known.feed_id) == (first.id, astana)
+        [second] = writer.save_articles(
+            gazeta, [(article("hub", classification=HUBS), first.story_id)], [], now=NOW
+        )
+        assert store.article_count() == 0  # other connections see nothing yet
+    assert store.article_count() == 2
+    assert store.story_of(second.id) == first.story_id
+    # Both are indexed (one story: the search shows it once).
+    assert {hit.story_id for hit in store.find("plant", now=NOW, limit=10).hits} == {first.story_id}
+
+
+def test_an_article_writer_that_fails_writes_nothing(store: Store) -> None:
+    astana, gazeta = feed_ids(store)
+
+    def save_twice() -> None:
+        with store.article_writer() as writer:
+            writer.save_articles(astana, [(article("solar"), None)], [], now=NOW)
+            # The same URL from another feed: the caller should have looked it up first.
+            writer.save_articles(gazeta, [(article("solar", guid="other"), None)], [], now=NOW)
+
+    with pytest.raises(ConflictError):
+        save_twice()
+    assert store.article_count() == 0
+    assert store.find("solar", now=NOW).hits == ()
+
+
+def test_search_terms_analysed_ahead_are_indexed_and_stale_ones_ignored(store: Store) -> None:
+    astana, _ = feed_ids(store)
+    ahead = article("ahead", title="Uzbekistan commissions solar plants")
+    ahead = replace(
+        ahead,
+        search_terms=article_terms(ahead.title, ahead.summary, ahead.content, ahead.language),
+    )
+    stale = replace(
+        article("stale", title="Kazakhstan opens wind farms"),
+        search_terms=SearchTerms("outdated", "outdated", ANALYSER_VERSION - 1),
+    )
+    saved = store.save_articles(astana, [(ahead, None), (stale, None)], [], now=NOW)
+    ids = {s.id for s in saved}
+
+    def found(query: str) -> set[int]:
+        return {hit.article_id for hit in store.find(query, now=NOW, limit=10).hits}
+
+    # Found through its stemmed words, as if the store had analysed it itself.
+    assert found("solar plant") == {saved[0].id}
+    assert found("wind farm") == {saved[1].id}  # stale terms: analysed again
+    assert found("outdated") == set()
+    assert found("households") == ids

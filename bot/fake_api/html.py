@@ -34,6 +34,8 @@ _TAG = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
 )
 _ATTRIBUTE = re.compile(r"([a-zA-Z-]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+))?")
+#: Where plain text ends: a tag or an entity may start.
+_SPECIAL = re.compile(r"[<&]")
 _ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);")
 
 
@@ -87,12 +89,12 @@ def parse_html(text: str) -> str:
                 continue
             out.append(_decode_entity(match.group(1), text, position))
             position = match.end()
-        elif char == ">":
-            out.append(">")
-            position += 1
         else:
-            out.append(char)
-            position += 1
+            # Plain text (a lone ">" included) up to the next tag or entity, in one go.
+            special = _SPECIAL.search(text, position)
+            end = len(text) if special is None else special.start()
+            out.append(text[position:end])
+            position = end
     if open_tags:
         raise MarkupError(
             _cant_parse(f'Can\'t find end tag corresponding to start tag "{open_tags[-1]}"')

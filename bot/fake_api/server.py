@@ -1,6 +1,6 @@
 """The fake Bot API: an HTTP server on loopback plus the handles that play the users.
 
-:class:`FakeBotApi` listens on ``127.0.0.1`` (a free port) in background threads. The
+:class:`FakeBotApi` listens on ``127.0.0.1`` (a free port) in a background thread. The
 bot under test talks to it over HTTP exactly as to ``api.telegram.org``; the test (or
 the demo's terminal chat) calls its methods to act as users and to read what each chat
 received::
@@ -20,27 +20,32 @@ enforces an overall sending limit as Telegram's flood control does (429 with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
 import math
 import secrets
+import socket
 import threading
 import time
+import traceback
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+from aiohttp import web
 
 from bot.fake_api.html import MarkupError, parse_html
 
 #: Telegram's limits, as the real server enforces them.
 MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 #: Longest a getUpdates long poll may ask to wait (Telegram allows 50 s).
 MAX_POLL_TIMEOUT = 50.0
@@ -124,6 +129,10 @@ class BotMessage:
     buttons: list[list[JsonObject]]
     """Inline keyboard rows (``text`` and ``callback_data`` or ``url``), or empty."""
     edits: int = 0
+    document: JsonObject | None = None
+    """A file sent with ``sendDocument``: Telegram's Document (name, type, size)."""
+    content: bytes | None = None
+    """That file's bytes, as uploaded."""
 
     def button(self, label: str) -> JsonObject:
         """The button whose text contains ``label`` (first one); AssertionError if none."""
@@ -223,10 +232,6 @@ class FakeBotApi:
         self.requests: list[tuple[str, JsonObject]] = []
         """Every authorised call: (method, parameters), in arrival order."""
         self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-bot-api", daemon=True
-        )
-        self._thread.start()
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -243,9 +248,7 @@ class FakeBotApi:
                 return
             self._closed = True
             self._lock.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._server.close()
         if self._delivery is not None:
             self._delivery.join(timeout=10)
 
@@ -486,6 +489,20 @@ class FakeBotApi:
 
     # -- the HTTP side ----------------------------------------------------------------
 
+    calls_may_block: ClassVar[bool] = True
+    """Whether :meth:`handle` may block (a subclass's own waits): then every call runs
+    in a worker thread. A subclass whose calls never block may set it False: they then
+    run on the server's event loop, without a thread switch each (the fan-out benchmark:
+    a fifth of the server's CPU a message). Long polls and held requests always run in
+    threads (see :meth:`may_block`)."""
+
+    def may_block(self, method: str) -> bool:
+        """Whether a call of ``method`` arriving now may wait (run it in a thread)."""
+        if self.calls_may_block or method.lower() == "getupdates":
+            return True
+        with self._lock:
+            return any(fault.hang for fault in self._faults)
+
     def handle(self, token: str, method: str, params: JsonObject) -> Any:
         """Run one Bot API call; returns the ``result`` or raises :class:`ApiError`."""
         if token != self.token:
@@ -569,6 +586,37 @@ class FakeBotApi:
         self._messages[(chat.id, message_id)] = message
         self._events[chat.id].append(Event("sent", _copy(message)))
         return self._message_json(chat, message)
+
+    def _send_document(self, params: JsonObject) -> JsonObject:
+        """A file sent as ``multipart/form-data`` (an uploaded ``document`` part); the
+        chat shows its caption. A file id or URL (a string) is refused: this fake keeps
+        no files to point at."""
+        chat = self._writable_chat(params)
+        document = params.get("document")
+        if not isinstance(document, dict) or not isinstance(document.get("data"), bytes):
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        caption = str(params.get("caption", ""))
+        if len(caption) > MAX_CAPTION_LENGTH:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        buttons = _keyboard(params.get("reply_markup"))
+        message_id = next(self._message_ids[chat.id])
+        message = BotMessage(chat.id, message_id, caption, caption, buttons)
+        message.document = {
+            "file_id": f"file-{chat.id}-{message_id}",
+            "file_unique_id": f"u{chat.id}x{message_id}",
+            "file_name": document.get("file_name") or "document",
+            "mime_type": document.get("mime_type") or "application/octet-stream",
+            "file_size": len(document["data"]),
+        }
+        message.content = document["data"]
+        self._messages[(chat.id, message_id)] = message
+        self._events[chat.id].append(Event("sent", _copy(message)))
+        result = self._message_json(chat, message)
+        del result["text"]
+        result["document"] = dict(message.document)
+        if caption:
+            result["caption"] = caption
+        return result
 
     def _edit_message_text(self, params: JsonObject) -> JsonObject:
         chat, message = self._editable(params)
@@ -840,6 +888,7 @@ _NOT_MODIFIED = (
 _METHODS: dict[str, Callable[[FakeBotApi, JsonObject], Any]] = {
     "getme": FakeBotApi._get_me,
     "sendmessage": FakeBotApi._send_message,
+    "senddocument": FakeBotApi._send_document,
     "editmessagetext": FakeBotApi._edit_message_text,
     "editmessagereplymarkup": FakeBotApi._edit_message_reply_markup,
     "answercallbackquery": FakeBotApi._answer_callback_query,
@@ -924,6 +973,8 @@ def _copy(message: BotMessage) -> BotMessage:
         message.text,
         [[dict(button) for button in row] for row in message.buttons],
         message.edits,
+        None if message.document is None else dict(message.document),
+        message.content,
     )
 
 
@@ -934,64 +985,88 @@ def _int(value: Any, name: str) -> int:
         raise ApiError(400, f"Bad Request: invalid {name} specified") from None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server:
+    """The HTTP side: aiohttp's server (a C HTTP/1.1 parser) on an event loop in a
+    background thread, with :meth:`FakeBotApi.handle` run in a small thread pool.
+
+    A paid-broadcast fan-out keeps hundreds of connections open; a thread per
+    connection (``http.server``) spent more CPU switching between them than answering,
+    and held requests for up to a second behind each other. Here every connection is
+    served by the one event loop, and only the calls themselves go to threads: they
+    may block (a long poll, a held request), and a subclass may make them block more.
+    """
+
+    #: Calls running at once: long polls and held requests each keep one.
+    WORKERS = 64
+    #: Telegram's upload limit for bots: a multipart body up to this size is read.
+    MAX_BODY = 50 * 1024 * 1024
 
     def __init__(self, api: FakeBotApi) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.api = api
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes on a kept-alive connection: with Nagle's
-    # algorithm the body waits for the client's delayed ACK, 40 ms per request.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the request line holds the token."""
-
-    def do_GET(self) -> None:
-        self._serve(self._query())
-
-    def do_POST(self) -> None:
-        params = self._query()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        self._loop = asyncio.new_event_loop()
+        self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="fake-bot-api-call")
+        app = web.Application(client_max_size=self.MAX_BODY)
+        app.router.add_route("*", "/{path:.*}", self._serve)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.server_address: tuple[str, int] = self._socket.getsockname()[:2]
         try:
-            if content_type == "application/json" and body:
-                loaded = json.loads(body)
-                if not isinstance(loaded, dict):
-                    raise ValueError("not an object")
-                params.update(loaded)
-            elif body:
-                params.update(_form(body.decode("utf-8")))
+            self._loop.run_until_complete(self._runner.setup())
+            # A fan-out opens hundreds of connections at once: a short accept backlog
+            # would overflow, and the kernel then resets connections or drops SYNs.
+            site = web.SockSite(self._runner, self._socket, backlog=1024)
+            self._loop.run_until_complete(site.start())
+        except BaseException:
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+            self._pool.shutdown(wait=False)
+            self._socket.close()
+            raise
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fake-bot-api", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and close every connection (held calls are released by the
+        API's own close first)."""
+        if not self._thread.is_alive():
+            return
+        cleanup = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        with contextlib.suppress(Exception):
+            cleanup.result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if not self._thread.is_alive():
+            self._loop.close()
+        self._socket.close()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A request failed inside the server (not an API error): print the traceback,
+        as :mod:`socketserver` does. Replaceable per instance (tests quieten it)."""
+        traceback.print_exc()
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        try:
+            params = _form(request.query_string)
+            if request.method == "POST":
+                params.update(await _body(request))
         except (ValueError, UnicodeDecodeError):
-            self._answer(
-                400,
-                {
-                    "ok": False,
-                    "error_code": 400,
-                    "description": "Bad Request: invalid request body",
-                },
-            )
-            return
-        self._serve(params)
-
-    def _query(self) -> JsonObject:
-        return _form(urlsplit(self.path).query)
-
-    def _serve(self, params: JsonObject) -> None:
-        parts = urlsplit(self.path).path.strip("/").split("/")
+            return _answer(400, {"ok": False, "error_code": 400, "description": _INVALID_BODY})
+        parts = request.path.strip("/").split("/")
         if len(parts) != 2 or not parts[0].startswith("bot"):
-            self._answer(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-            return
+            return _answer(404, {"ok": False, "error_code": 404, "description": "Not Found"})
         token, method = parts[0][3:], parts[1]
         try:
-            result = self.server.api.handle(token, method, params)
+            if self.api.may_block(method):
+                result = await self._loop.run_in_executor(
+                    self._pool, self.api.handle, token, method, params
+                )
+            else:
+                result = self.api.handle(token, method, params)
         except ApiError as exc:
             payload: JsonObject = {
                 "ok": False,
@@ -1002,29 +1077,63 @@ class _Handler(BaseHTTPRequestHandler):
                 payload["parameters"] = {"retry_after": exc.retry_after}
             if exc.migrate_to_chat_id is not None:
                 payload["parameters"] = {"migrate_to_chat_id": exc.migrate_to_chat_id}
-            self._answer(exc.code, payload)
-            return
-        self._answer(200, {"ok": True, "result": result})
+            return _answer(exc.code, payload)
+        except Exception:
+            self.handle_error(request, request.remote)
+            return _answer(
+                500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            )
+        return _answer(200, {"ok": True, "result": result})
 
-    def _answer(self, status: int, payload: JsonObject) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        with contextlib.suppress(OSError):  # the client may have given up (a cancelled poll)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+
+_INVALID_BODY = "Bad Request: invalid request body"
+
+
+async def _body(request: web.Request) -> JsonObject:
+    """The parameters in a POST body: JSON, a form, or multipart with files (a file
+    arrives as ``{"file_name", "mime_type", "data"}``). ValueError if unreadable."""
+    content_type = request.content_type.lower()
+    if content_type == "multipart/form-data":
+        params: JsonObject = {}
+        for name, value in (await request.post()).items():
+            if isinstance(value, web.FileField):
+                params[name] = {
+                    "file_name": value.filename,
+                    "mime_type": value.content_type,
+                    "data": value.file.read(),
+                }
+            else:
+                params[name] = _decoded(str(value))
+        return params
+    body = await request.read()
+    if not body:
+        return {}
+    if content_type == "application/json":
+        loaded = json.loads(body)
+        if not isinstance(loaded, dict):
+            raise ValueError("not an object")
+        return loaded
+    return _form(body.decode("utf-8"))
+
+
+def _answer(status: int, payload: JsonObject) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        content_type="application/json",
+    )
 
 
 def _form(encoded: str) -> JsonObject:
     """Form or query parameters; objects and arrays arrive JSON-encoded, as in Telegram."""
-    params: JsonObject = {}
-    for key, value in parse_qsl(encoded, keep_blank_values=True):
-        if value[:1] in ("{", "["):
-            try:
-                params[key] = json.loads(value)
-                continue
-            except ValueError:
-                pass
-        params[key] = value
-    return params
+    return {key: _decoded(value) for key, value in parse_qsl(encoded, keep_blank_values=True)}
+
+
+def _decoded(value: str) -> Any:
+    """A form value: a JSON object or array decoded, anything else as it came."""
+    if value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value

@@ -42,6 +42,7 @@ from jobs.digest import schedule
 from jobs.digest.policy import Action, ActionKind, RetryPolicy, Sender, decide
 from jobs.digest.ratelimit import Limits, RateLimiter
 from jobs.digest.selection import Candidates, Digest, SelectionSettings, select
+from jobs.heap import RunHeap
 from jobs.telemetry import log_event
 from storage import Store
 from storage.records import (
@@ -144,6 +145,15 @@ class Dispatcher:
         """Plan, then claim, build and send until nothing is claimable now."""
         report = DispatchReport()
         await self.plan(report)
+        heap = RunHeap()
+        try:
+            await self._deliver(report, heap)
+        finally:
+            heap.thaw()
+        return report
+
+    async def _deliver(self, report: DispatchReport, heap: RunHeap) -> None:
+        """Claim, build and send until nothing is claimable now."""
         run = _Run(self, report)
         candidates: Candidates | None = None
         # Rows are sent as soon as they are built; the batches come on meanwhile.
@@ -167,13 +177,13 @@ class Dispatcher:
                     await run.idle()
                     continue
                 report.claimed += len(claimed)
+                heap.freeze()
                 if candidates is None and any(d.parts is None for d in claimed):
                     candidates = Candidates(await self._candidates(), self._clock())
                 for delivery, chat in await self._prepare(claimed, candidates, report):
                     run.started()
                     group.create_task(run.deliver(delivery, chat))
         await run.recorder.drain()
-        return report
 
     async def plan(self, report: DispatchReport) -> None:
         """Open the ledger rows of every chat that is due and move its schedule on."""

@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 
 from storage.records import ChatHistory, ChatSettings, DigestArticle
 
+#: The article a story is shown through, and the other outlets that covered it.
+_Shown = tuple[DigestArticle, tuple[str, ...]]
 #: Freshness halves every this long: a day-old story needs twice the score of a new one.
 FRESHNESS_HALF_LIFE = timedelta(hours=24)
 
@@ -106,7 +108,7 @@ class Candidates:
     few minutes later, which moves no story's freshness enough to matter.
     """
 
-    __slots__ = ("ranked_at", "stories")
+    __slots__ = ("_on_subject", "_parts", "_shown", "ranked_at", "stories")
 
     def __init__(self, articles: Iterable[DigestArticle], ranked_at: datetime) -> None:
         members: dict[int, list[DigestArticle]] = defaultdict(list)
@@ -116,9 +118,54 @@ class Candidates:
         self.stories = tuple(
             _Story.of(story_id, group, ranked_at) for story_id, group in members.items()
         )
+        self._on_subject: dict[
+            tuple[tuple[str, ...], frozenset[str]], tuple[tuple[_Story, str], ...]
+        ] = {}
+        self._parts: dict[tuple[int, ...], _Story] = {}
+        self._shown: dict[
+            tuple[str, str, tuple[int, ...]], tuple[DigestArticle, tuple[str, ...]]
+        ] = {}
 
     def __len__(self) -> int:
         return len(self.stories)
+
+    def part(self, story: _Story, members: Sequence[DigestArticle]) -> _Story:
+        """The figures of part of ``story`` (the ``members`` a chat's window and subject
+        keep), as :meth:`_Story.of` computes them; the same part is computed once."""
+        key = tuple(a.id for a in members)
+        found = self._parts.get(key)
+        if found is None:
+            found = self._parts[key] = _Story.of(story.id, members, self.ranked_at)
+        return found
+
+    def shown(self, language: str, topic: str, members: Sequence[DigestArticle]) -> _Shown:
+        """:func:`_shown` for a story's ``members``, computed once for each language
+        and topic."""
+        key = (language, topic, tuple(a.id for a in members))
+        found = self._shown.get(key)
+        if found is None:
+            found = self._shown[key] = _shown(language, topic, members)
+        return found
+
+    def on_subject(
+        self, topics: Sequence[str], countries: frozenset[str]
+    ) -> tuple[tuple[_Story, str], ...]:
+        """The stories in one of ``topics`` and about one of ``countries``, in order,
+        each with the topic of ``topics`` it scores highest in (see :func:`_best_topic`).
+
+        Kept per subscription: thousands of chats share a few dozen of them, so a
+        chat's :func:`select` looks only at the stories on its subject.
+        """
+        key = (tuple(topics), countries)
+        found = self._on_subject.get(key)
+        if found is None:
+            wanted = frozenset(topics)
+            found = self._on_subject[key] = tuple(
+                (story, _best_topic(key[0], story.scores))
+                for story in self.stories
+                if not wanted.isdisjoint(story.topics) and not countries.isdisjoint(story.countries)
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +208,9 @@ class _Story:
         )
 
 
-#: A story that made a chat's cut so far: its rank, the story, the members shown.
-_Entry = tuple[float, _Story, Sequence[DigestArticle]]
+#: A story that made a chat's cut so far: minus its rank and its id (the order: best
+#: first, ties by id, compared as plain tuples), the story, the members shown.
+_Entry = tuple[float, int, _Story, Sequence[DigestArticle]]
 
 
 def select(
@@ -186,15 +234,12 @@ def select(
     topics, countries = frozenset(chat.topics), frozenset(chat.countries)
     sent = history.story_ids
     by_topic: dict[str, list[_Entry]] = defaultdict(list)
-    for story in pool.stories:
-        if story.id in sent or topics.isdisjoint(story.topics):
-            continue
-        if countries.isdisjoint(story.countries):
+    for story, best in pool.on_subject(chat.topics, countries):
+        if story.id in sent:
             continue
         if story.uniform and story.earliest_seen >= since and story.earliest_published >= oldest:
             # The common case: the whole story qualifies, its figures are ready.
-            topic = _best_topic(chat.topics, story.scores)
-            by_topic[topic].append((story.ranks.get(topic, 0.0), story, story.members))
+            by_topic[best].append((-story.ranks.get(best, 0.0), story.id, story, story.members))
             continue
         members = [
             a
@@ -206,23 +251,21 @@ def select(
         ]
         if members:
             # Part of the story qualifies: its figures, from that part alone.
-            part = _Story.of(story.id, members, pool.ranked_at)
+            part = pool.part(story, members)
             topic = _best_topic(chat.topics, part.scores)
-            by_topic[topic].append((part.ranks.get(topic, 0.0), story, members))
+            by_topic[topic].append((-part.ranks.get(topic, 0.0), story.id, story, members))
     sections = []
     for topic in chat.topics:
         entries = by_topic.get(topic)
         if entries:
-            kept = heapq.nsmallest(settings.max_per_topic, entries, key=_order)
+            # (rank, id) is unique: the tuples never compare the stories themselves.
+            kept = heapq.nsmallest(settings.max_per_topic, entries)
             items = tuple(
-                _item(chat, topic, score, story.id, shown) for score, story, shown in kept
+                Item(story_id, topic, *pool.shown(chat.language, topic, shown), -minus_rank)
+                for minus_rank, story_id, _story, shown in kept
             )
             sections.append(Section(topic, items))
     return Digest(chat.id, now, since, tuple(sections))
-
-
-def _order(entry: _Entry) -> tuple[float, int]:
-    return -entry[0], entry[1].id
 
 
 def _best_topic(chat_topics: Sequence[str], scores: Mapping[str, float]) -> str:
@@ -235,19 +278,17 @@ def _best_topic(chat_topics: Sequence[str], scores: Mapping[str, float]) -> str:
     return chosen
 
 
-def _item(
-    chat: ChatSettings,
-    topic: str,
-    score: float,
-    story_id: int,
-    members: Sequence[DigestArticle],
-) -> Item:
-    in_language = [a for a in members if a.language == chat.language]
+def _shown(
+    language: str, topic: str, members: Sequence[DigestArticle]
+) -> tuple[DigestArticle, tuple[str, ...]]:
+    """The article a story is shown through (in ``language`` when there is one, the best
+    scored in ``topic``) and the other outlets that covered it, in order of publication."""
+    in_language = [a for a in members if a.language == language]
     pool = in_language or list(members)
     shown = min(pool, key=lambda a: (-a.topics.get(topic, 0.0), a.published_at, a.id))
     outlets = list(dict.fromkeys(a.outlet for a in sorted(members, key=_published)))
     also = tuple(o for o in outlets if o != shown.outlet)
-    return Item(story_id, topic, shown, also, score)
+    return shown, also
 
 
 def _published(article: DigestArticle) -> tuple[datetime, int]:

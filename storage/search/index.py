@@ -2,7 +2,8 @@
 
 Both backends index the same analysed terms (:mod:`storage.search.analyser`): the
 article's title, and its summary followed by the start of its full text
-(:data:`BODY_CHARS`). The store calls :meth:`SearchIndex.add` and
+(:data:`storage.search.terms.BODY_CHARS`), analysed here or ahead by the caller
+(:mod:`storage.search.terms`). The store calls :meth:`SearchIndex.add` and
 :meth:`SearchIndex.remove` in the transaction that writes the articles, so the index
 never disagrees with the archive it was committed with.
 
@@ -39,7 +40,8 @@ from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from storage.models import Article
-from storage.search.analyser import index_terms
+from storage.records import SearchTerms
+from storage.search.analyser import ANALYSER_VERSION
 from storage.search.matching import (
     TextMatch,
     fts5_any,
@@ -48,12 +50,9 @@ from storage.search.matching import (
     tsquery_expression,
 )
 from storage.search.query import ParsedQuery
+from storage.search.terms import body_terms_of, title_terms_of
 from storage.types import UTCDateTime
 
-#: Characters of the full text indexed after the summary. Feeds that carry whole
-#: articles would otherwise make the index several times the size of the archive;
-#: the opening paragraphs name what an article is about.
-BODY_CHARS: Final = 4000
 #: Articles scored per query (see the module docstring).
 CANDIDATES: Final = 500
 #: A match in the title counts this many times a match in the body.
@@ -72,6 +71,9 @@ class IndexText:
     summary: str
     content: str
     language: str
+    terms: SearchTerms | None = None
+    """The terms of this text analysed already (by :func:`storage.search.terms.article_terms`),
+    or ``None``: the index analyses it. Terms of another analyser version are ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +101,26 @@ def indexed_texts(connection: Connection, article_ids: Sequence[int]) -> list[In
 
 def title_terms(item: IndexText) -> list[str]:
     """The index terms of the title."""
-    return index_terms(item.title, item.language)
+    terms = _analysed(item)
+    if terms is not None:
+        return terms.title.split()
+    return title_terms_of(item.title, item.language)
 
 
 def body_terms(item: IndexText) -> list[str]:
     """The index terms of the summary and the start of the full text."""
-    body = item.summary
-    if item.content:
-        body = f"{body}\n{item.content[:BODY_CHARS]}"
-    return index_terms(body, item.language)
+    terms = _analysed(item)
+    if terms is not None:
+        return terms.body.split()
+    return body_terms_of(item.summary, item.content, item.language)
+
+
+def _analysed(item: IndexText) -> SearchTerms | None:
+    """The item's terms analysed ahead, if they come from this analyser."""
+    terms = item.terms
+    if terms is not None and terms.analyser_version == ANALYSER_VERSION:
+        return terms
+    return None
 
 
 #: What a backend writes for one article: its analysed terms, ready for the driver.
@@ -341,6 +354,10 @@ def tsvector_literal(item: IndexText) -> str:
 
 
 def _fts5_row(item: IndexText) -> tuple[int, str, str]:
+    terms = _analysed(item)
+    if terms is not None:
+        # FTS5 splits its columns on whitespace: the analysed form is the column text.
+        return item.article_id, terms.title, terms.body
     return item.article_id, " ".join(title_terms(item)), " ".join(body_terms(item))
 
 

@@ -1,11 +1,14 @@
 """The operators' commands (user ids in ``telegram.admins``): ``/stats`` and ``/collect``.
 
 For anyone else they answer that the command is for the operators, and do nothing.
+``/stats`` answers only in a private chat: in a group every member would read the
+operators' figures (chats, feed failures).
 """
 
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.telegram import render
@@ -24,6 +27,9 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     t = services.translator
     if not _is_operator(services, update):
         await reply(update, context, t.text(language, "operators_only"))
+        return
+    if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+        await reply(update, context, t.text(language, "operators_private"))
         return
     store = services.store
     counts = await services.db(store.chats.counts)
