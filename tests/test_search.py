@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from storage import ArticleInput, Classification, FeedSpec, Store
-from storage.search import service
+from storage.search import index, service
 from storage.search.results import NoteKind, SearchResults, SearchStatus
+from tests.conftest import backend
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -264,6 +265,24 @@ def test_all_words_must_match(store: Store, archive: dict[str, int]) -> None:
 
 
 def test_phrase_needs_its_words_in_order(store: Store, archive: dict[str, int]) -> None:
+    assert found(store, archive, '"IT park"') == {"uz-park"}
+    assert found(store, archive, '"park IT"') == set()
+
+
+def test_a_phrase_whose_first_plan_runs_over_its_budget_is_still_found(
+    store: Store, archive: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend() != "postgresql":
+        pytest.skip("PostgreSQL's plan budget for phrases")
+    monkeypatch.setattr(index, "_PG_PHRASE_PLAN_MS", 50)
+    planned = index.TsvectorIndex._text_sql
+    # The planner's own plan made slow: it sleeps on every row it reads, so the
+    # statement timeout cancels it and the search reads through the GIN index instead.
+    monkeypatch.setattr(
+        index.TsvectorIndex,
+        "_text_sql",
+        lambda self, conditions: planned(self, [*conditions, "pg_sleep(1) IS NOT NULL"]),
+    )
     assert found(store, archive, '"IT park"') == {"uz-park"}
     assert found(store, archive, '"park IT"') == set()
 

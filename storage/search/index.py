@@ -30,12 +30,13 @@ the index in id order and only they are scored.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -57,6 +58,11 @@ from storage.types import UTCDateTime
 CANDIDATES: Final = 500
 #: A match in the title counts this many times a match in the body.
 TITLE_WEIGHT: Final = 4.0
+#: PostgreSQL: milliseconds the planner's own plan of a query with a phrase may take
+#: before the query is read through the GIN index instead (:meth:`TsvectorIndex.candidates`).
+_PG_PHRASE_PLAN_MS: Final = 150
+#: PostgreSQL's SQLSTATE for a statement cancelled by ``statement_timeout``.
+_QUERY_CANCELED: Final = "57014"
 #: PostgreSQL keeps at most this many positions of one lexeme, and none above 16383.
 _PG_MAX_POSITIONS: Final = 255
 _PG_MAX_POSITION: Final = 16383
@@ -187,10 +193,21 @@ class SearchIndex:
         of the excluded words), with relevance 0. The caller ensures there is at least
         a required word or a filter.
         """
+        return self._select(connection, match, query, limit, self._text_sql)
+
+    def _select(
+        self,
+        connection: Connection,
+        match: TextMatch,
+        query: ParsedQuery,
+        limit: int,
+        text_sql: Callable[[list[str]], str],
+    ) -> list[Candidate]:
+        """:meth:`candidates`, the text query's statement written by ``text_sql``."""
         params: dict[str, Any] = {"limit": limit}
         conditions = _filter_conditions(query, params)
         if match.required:
-            sql = self._text_sql(conditions)
+            sql = text_sql(conditions)
             params["match"] = self._expression(match)
             params.update(self._rank_params(match))
         else:
@@ -293,7 +310,48 @@ class TsvectorIndex(SearchIndex):
     def clear(self, connection: Connection) -> None:
         connection.exec_driver_sql("DELETE FROM article_search")
 
+    def candidates(
+        self,
+        connection: Connection,
+        match: TextMatch,
+        query: ParsedQuery,
+        *,
+        limit: int = CANDIDATES,
+    ) -> list[Candidate]:
+        """As :meth:`SearchIndex.candidates`, with a time budget for the planner's plan
+        of a query with a phrase.
+
+        For "the newest matches" the planner chooses between the GIN index (every match,
+        then sorted) and walking the newest articles until enough match. For a phrase it
+        estimates how many articles hold its words, not the phrase, so for a phrase of
+        two common words that rarely stand together it walks most of the archive: one
+        such query took 6.5 s at a million articles. Given :data:`_PG_PHRASE_PLAN_MS`,
+        such a query is cancelled and read through the GIN index, which costs at most a
+        few hundred milliseconds; the phrases the walk serves well finish within it.
+        """
+        if not any(len(way) > 1 for item in match.required for way in item):
+            return self._select(connection, match, query, limit, self._text_sql)
+        try:
+            with connection.begin_nested():
+                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {_PG_PHRASE_PLAN_MS}")
+                found = self._select(connection, match, query, limit, self._text_sql)
+                connection.exec_driver_sql("SET LOCAL statement_timeout TO DEFAULT")
+                return found
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _QUERY_CANCELED:
+                raise
+        # The savepoint's rollback also undid its SET LOCAL.
+        return self._select(connection, match, query, limit, self._text_sql_through_gin)
+
     def _text_sql(self, conditions: list[str]) -> str:
+        return self._statement(conditions, order="s.article_id")
+
+    def _text_sql_through_gin(self, conditions: list[str]) -> str:
+        # No index gives "article_id + 0" in order, so the planner cannot walk the
+        # primary key: the matches come from the GIN index and are sorted.
+        return self._statement(conditions, order="s.article_id + 0")
+
+    def _statement(self, conditions: list[str], *, order: str) -> str:
         where = "".join(f" AND {condition}" for condition in conditions)
         # The newest ids first, and only then their documents and articles: sorting
         # whole documents spills to disk, and joining every match before the LIMIT
@@ -302,7 +360,7 @@ class TsvectorIndex(SearchIndex):
         newest = (
             f"SELECT s.article_id FROM article_search AS s{join}"
             f" WHERE s.document @@ CAST(:match AS tsquery){where}"
-            " ORDER BY s.article_id DESC LIMIT :limit"
+            f" ORDER BY {order} DESC LIMIT :limit"
         )
         # ts_rank weights are {D, C, B, A}, each at most 1: the title is A, the body D.
         return (
