@@ -641,6 +641,27 @@ class Store:
             )
             self._delete_classifications(session.connection(), ids)
             self._insert_classifications(session.connection(), list(latest.items()))
+            languages: dict[int, str] = {}
+            for chunk in _chunks(ids):
+                for article_id, language in session.execute(
+                    select(Article.id, Article.language).where(Article.id.in_(chunk))
+                ):
+                    languages[article_id] = language
+            self._search.set_facets(
+                session.connection(),
+                [
+                    IndexText(
+                        article_id,
+                        "",
+                        "",
+                        "",
+                        languages[article_id],
+                        topics=tuple(latest[article_id].topics),
+                        countries=tuple(latest[article_id].countries),
+                    )
+                    for article_id in ids
+                ],
+            )
 
     def classification_of(self, article_id: int) -> Classification | None:
         """The stored topics, countries and evidence of one article, or ``None``."""
@@ -1008,6 +1029,8 @@ def _index_text(article_id: int, article: ArticleInput) -> IndexText:
         article.content,
         article.language,
         article.search_terms,
+        tuple(article.classification.topics),
+        tuple(article.classification.countries),
     )
 
 

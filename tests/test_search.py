@@ -451,9 +451,24 @@ def test_deleting_a_storys_last_article_deletes_the_story(
 
 
 def test_rebuild_gives_the_same_results(store: Store, archive: dict[str, int]) -> None:
-    before = keys(store.find("startups", now=NOW, limit=50), archive)
+    queries = ("startups", "startups topic:it_hubs country:kz", "IT-хаб lang:ru")
+    before = [keys(store.find(query, now=NOW, limit=50), archive) for query in queries]
+    assert all(before)
     assert store.rebuild_search_index(now=NOW) == len(DOCS)
-    assert keys(store.find("startups", now=NOW, limit=50), archive) == before
+    assert [keys(store.find(query, now=NOW, limit=50), archive) for query in queries] == before
+
+
+def test_a_new_classification_moves_an_article_between_filters(
+    store: Store, archive: dict[str, int]
+) -> None:
+    assert "hub-almaty" in found(store, archive, "startups topic:it_hubs country:kz")
+    store.set_classifications(
+        [(archive["hub-almaty"], Classification(topics={"energy": 0.9}, countries=["uz"]))]
+    )
+    assert "hub-almaty" not in found(store, archive, "startups topic:it_hubs")
+    assert "hub-almaty" not in found(store, archive, "startups country:kz")
+    assert "hub-almaty" in found(store, archive, "startups topic:energy country:uz lang:en")
+    assert "hub-almaty" in found(store, archive, "startups Almaty")  # its words stay
 
 
 def test_a_large_rebuild_in_worker_processes_finds_the_same(

@@ -47,8 +47,10 @@ from typing import Final, NamedTuple
 
 import Stemmer
 
-#: Bump whenever the terms of some text change: the store then rebuilds the index.
-ANALYSER_VERSION: Final[int] = 1
+#: Bump whenever the terms of some text change, or what an index row holds: the store
+#: then rebuilds the index. 2: PostgreSQL documents carry the filter lexemes
+#: (:func:`storage.search.index.facets_literal`).
+ANALYSER_VERSION: Final[int] = 2
 
 #: Words longer than this (after folding) are not indexed: they are URLs, hashes, base64.
 MAX_WORD: Final = 40

@@ -14,7 +14,9 @@ never disagrees with the archive it was committed with.
   rebuilt whenever the analyser changes, so that gives the same terms).
 * PostgreSQL: ``article_search(article_id, document tsvector)`` with a GIN index, the
   title's terms at weight A; ranked with ``ts_rank`` using the same title weighting.
-  Rows go with their article (``ON DELETE CASCADE``).
+  The article's topics, countries and language are lexemes of the document too
+  (:func:`facets_literal`), so the filters of a text query are intersected in the GIN
+  index. Rows go with their article (``ON DELETE CASCADE``).
 
 Candidates are the newest :data:`CANDIDATES` matching articles (by id, which grows
 with collection time), with their relevance; :mod:`storage.search.ranking` then mixes
@@ -63,6 +65,8 @@ TITLE_WEIGHT: Final = 4.0
 _PG_PHRASE_PLAN_MS: Final = 150
 #: PostgreSQL's SQLSTATE for a statement cancelled by ``statement_timeout``.
 _QUERY_CANCELED: Final = "57014"
+#: The weights of a PostgreSQL document's words (title A, body D), without its facets (C).
+_PG_WORDS_ONLY: Final = "{a,d}"
 #: PostgreSQL keeps at most this many positions of one lexeme, and none above 16383.
 _PG_MAX_POSITIONS: Final = 255
 _PG_MAX_POSITION: Final = 16383
@@ -80,6 +84,10 @@ class IndexText:
     terms: SearchTerms | None = None
     """The terms of this text analysed already (by :func:`storage.search.terms.article_terms`),
     or ``None``: the index analyses it. Terms of another analyser version are ignored."""
+    topics: tuple[str, ...] = ()
+    """The article's topic codes: PostgreSQL indexes them (and its countries and
+    language) for ``topic:``/``country:``/``lang:`` filters (:func:`facets_literal`)."""
+    countries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,17 +213,17 @@ class SearchIndex:
     ) -> list[Candidate]:
         """:meth:`candidates`, the text query's statement written by ``text_sql``."""
         params: dict[str, Any] = {"limit": limit}
-        conditions = _filter_conditions(query, params)
         if match.required:
-            sql = text_sql(conditions)
-            params["match"] = self._expression(match)
+            sql = text_sql(self._text_filter_conditions(query, params))
+            params["match"] = self._expression(match, query)
             params.update(self._rank_params(match))
         else:
+            conditions = _filter_conditions(query, params)
             if match.excluded:
                 conditions.append(self._exclusion_condition())
                 params["excluded"] = self._any(match)
             sql = _FILTER_ONLY.format(where=" AND ".join(conditions) or "1 = 1")
-        statement = _typed(text(sql), query)
+        statement = _typed(text(sql), params)
         return [
             Candidate(int(row[0]), int(row[1]), int(row[2]), row[3], float(row[4] or 0.0))
             for row in connection.execute(statement, params)
@@ -224,8 +232,16 @@ class SearchIndex:
     def _text_sql(self, conditions: list[str]) -> str:
         raise NotImplementedError
 
-    def _expression(self, match: TextMatch) -> str:
+    def _text_filter_conditions(self, query: ParsedQuery, params: dict[str, Any]) -> list[str]:
+        """The SQL conditions of ``query``'s filters in a text query."""
+        return _filter_conditions(query, params)
+
+    def _expression(self, match: TextMatch, query: ParsedQuery) -> str:
         raise NotImplementedError
+
+    def set_facets(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        """The articles' topics or countries changed to those of ``items`` (their text
+        did not). Nothing to do unless the backend indexes them."""
 
     def _rank_params(self, match: TextMatch) -> dict[str, str]:
         return {}
@@ -273,7 +289,7 @@ class Fts5Index(SearchIndex):
             " ORDER BY article_fts.rowid DESC LIMIT :limit"
         )
 
-    def _expression(self, match: TextMatch) -> str:
+    def _expression(self, match: TextMatch, query: ParsedQuery) -> str:
         return fts5_expression(match.required, match.excluded)
 
     def _any(self, match: TextMatch) -> str:
@@ -371,8 +387,40 @@ class TsvectorIndex(SearchIndex):
             " JOIN articles AS a ON a.id = m.article_id"
         )
 
-    def _expression(self, match: TextMatch) -> str:
-        return tsquery_expression(match.required, match.excluded)
+    def _text_filter_conditions(self, query: ParsedQuery, params: dict[str, Any]) -> list[str]:
+        # Topics, countries and language are in the documents (facets_literal) and go
+        # into the tsquery: the GIN index intersects them with the words, instead of
+        # each match's article being looked up and checked.
+        if query.since is None:
+            return []
+        params["since"] = query.since
+        return ["a.published_at >= :since"]
+
+    def _expression(self, match: TextMatch, query: ParsedQuery) -> str:
+        words = tsquery_expression(match.required, match.excluded)
+        facets = [
+            " | ".join(_pg_quoted(facet_lexeme(kind, code)) for code in sorted(codes))
+            for kind, codes in (
+                ("topic", query.topics),
+                ("country", query.countries),
+                ("lang", query.languages),
+            )
+            if codes
+        ]
+        return " & ".join([words, *(f"({part})" for part in facets)])
+
+    def set_facets(self, connection: Connection, items: Sequence[IndexText]) -> None:
+        if items:
+            connection.exec_driver_sql(
+                "UPDATE article_search AS s"
+                f" SET document = ts_filter(s.document, '{_PG_WORDS_ONLY}') || f.facets"
+                " FROM unnest(%s::integer[], %s::tsvector[]) AS f(article_id, facets)"
+                " WHERE s.article_id = f.article_id",
+                (
+                    [item.article_id for item in items],
+                    [facets_literal(item.language, item.topics, item.countries) for item in items],
+                ),
+            )
 
     def _rank_params(self, match: TextMatch) -> dict[str, str]:
         # ts_rank scores every article alike when the query has a negated part, so
@@ -406,9 +454,32 @@ def tsvector_literal(item: IndexText) -> str:
         positions[term].append(f"{position}A")
     for position, term in enumerate(body_terms(item), start=len(title) + 2):
         positions[term].append(str(min(position, _PG_MAX_POSITION)))
-    return " ".join(
+    words = " ".join(
         f"'{term}':{','.join(places[:_PG_MAX_POSITIONS])}" for term, places in positions.items()
     )
+    return f"{words} {facets_literal(item.language, item.topics, item.countries)}".strip()
+
+
+def facet_lexeme(kind: str, code: str) -> str:
+    """The lexeme of a filter value (``topic``/``country``/``lang``, a code): a colon,
+    which no analysed term holds, keeps it apart from the words."""
+    return f"{kind}:{code}"
+
+
+def facets_literal(language: str, topics: Sequence[str], countries: Sequence[str]) -> str:
+    """An article's filter values as ``tsvector`` lexemes at weight C, which ``ts_rank``
+    here weighs 0 and which :data:`_PG_WORDS_ONLY` strips. Their position is the last
+    one, past any word's, so no phrase can reach them."""
+    lexemes = [facet_lexeme("lang", language)]
+    lexemes += [facet_lexeme("topic", code) for code in topics]
+    lexemes += [facet_lexeme("country", code) for code in countries]
+    place = f"{_PG_MAX_POSITION}C"
+    return " ".join(f"{_pg_quoted(lexeme)}:{place}" for lexeme in dict.fromkeys(lexemes))
+
+
+def _pg_quoted(lexeme: str) -> str:
+    """A lexeme quoted for a ``tsvector`` or ``tsquery`` literal."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _fts5_row(item: IndexText) -> tuple[int, str, str]:
@@ -448,18 +519,15 @@ def _filter_conditions(query: ParsedQuery, params: dict[str, Any]) -> list[str]:
     return conditions
 
 
-def _typed(statement: TextClause, query: ParsedQuery) -> TextualSelect:
-    """Bind the list parameters as expanding and the times through the UTC type."""
+def _typed(statement: TextClause, params: dict[str, Any]) -> TextualSelect:
+    """Bind the list parameters the statement uses as expanding and the times through
+    the UTC type."""
     binds: list[BindParameter[Any]] = [
         bindparam(name, expanding=True)
-        for name, values in (
-            ("languages", query.languages),
-            ("topics", query.topics),
-            ("countries", query.countries),
-        )
-        if values
+        for name in ("languages", "topics", "countries")
+        if name in params
     ]
-    if query.since is not None:
+    if "since" in params:
         binds.append(bindparam("since", type_=UTCDateTime()))
     # The 4th column is read back through the UTC type: timezone-aware on SQLite too.
     return statement.bindparams(*binds).columns(published_at=UTCDateTime())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -242,21 +242,35 @@ def _analyse(
 
 
 def _article_batches(connection: Connection) -> Iterator[list[tuple[Any, ...]]]:
-    """Every article's indexed fields (those of :class:`IndexText`), in id order."""
+    """Every article's indexed fields (those of :class:`IndexText`, with its topics and
+    countries), in id order."""
     last_id = 0
     while True:
-        batch: list[tuple[Any, ...]] = [
-            tuple(row)
-            for row in connection.execute(
-                select(
-                    Article.id, Article.title, Article.summary, Article.content, Article.language
-                )
-                .where(Article.id > last_id)
-                .order_by(Article.id)
-                .limit(REBUILD_BATCH)
-            )
-        ]
-        if not batch:
+        rows = connection.execute(
+            select(Article.id, Article.title, Article.summary, Article.content, Article.language)
+            .where(Article.id > last_id)
+            .order_by(Article.id)
+            .limit(REBUILD_BATCH)
+        ).all()
+        if not rows:
             return
-        yield batch
-        last_id = batch[-1][0]
+        first, last = rows[0][0], rows[-1][0]
+        topics: defaultdict[int, list[str]] = defaultdict(list)
+        for article_id, topic in connection.execute(
+            select(ArticleTopic.article_id, ArticleTopic.topic)
+            .where(ArticleTopic.article_id.between(first, last))
+            .order_by(ArticleTopic.article_id, ArticleTopic.topic)
+        ):
+            topics[article_id].append(topic)
+        countries: defaultdict[int, list[str]] = defaultdict(list)
+        for article_id, country in connection.execute(
+            select(ArticleCountry.article_id, ArticleCountry.country)
+            .where(ArticleCountry.article_id.between(first, last))
+            .order_by(ArticleCountry.article_id, ArticleCountry.rank)
+        ):
+            countries[article_id].append(country)
+        yield [
+            (*row, None, tuple(topics.get(row[0], ())), tuple(countries.get(row[0], ())))
+            for row in rows
+        ]
+        last_id = last
