@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Executable, func, insert, select, update
 
 from storage.models import Article, ArticleCountry, ArticleTopic, Feed, SearchIndexState
 from storage.search.analyser import ANALYSER_VERSION
@@ -255,22 +255,25 @@ def _article_batches(connection: Connection) -> Iterator[list[tuple[Any, ...]]]:
         if not rows:
             return
         first, last = rows[0][0], rows[-1][0]
-        topics: defaultdict[int, list[str]] = defaultdict(list)
-        for article_id, topic in connection.execute(
+        topics = _codes(
+            connection,
             select(ArticleTopic.article_id, ArticleTopic.topic)
             .where(ArticleTopic.article_id.between(first, last))
-            .order_by(ArticleTopic.article_id, ArticleTopic.topic)
-        ):
-            topics[article_id].append(topic)
-        countries: defaultdict[int, list[str]] = defaultdict(list)
-        for article_id, country in connection.execute(
+            .order_by(ArticleTopic.article_id, ArticleTopic.topic),
+        )
+        countries = _codes(
+            connection,
             select(ArticleCountry.article_id, ArticleCountry.country)
             .where(ArticleCountry.article_id.between(first, last))
-            .order_by(ArticleCountry.article_id, ArticleCountry.rank)
-        ):
-            countries[article_id].append(country)
-        yield [
-            (*row, None, tuple(topics.get(row[0], ())), tuple(countries.get(row[0], ())))
-            for row in rows
-        ]
+            .order_by(ArticleCountry.article_id, ArticleCountry.rank),
+        )
+        yield [(*row, None, topics.get(row[0], ()), countries.get(row[0], ())) for row in rows]
         last_id = last
+
+
+def _codes(connection: Connection, statement: Executable) -> dict[int, tuple[str, ...]]:
+    """``(article id, code)`` rows, in order, as each article's codes."""
+    codes: defaultdict[int, list[str]] = defaultdict(list)
+    for article_id, code in connection.execute(statement):
+        codes[article_id].append(code)
+    return {article_id: tuple(found) for article_id, found in codes.items()}
