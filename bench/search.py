@@ -36,7 +36,6 @@ message when the server does not answer.
 from __future__ import annotations
 
 import argparse
-import gc
 import itertools
 import json
 import os
@@ -58,6 +57,7 @@ import psycopg
 from sqlalchemy.engine import URL, make_url
 
 from bench.corpus import WORDS_PER_ARTICLE, Corpus, SyntheticArticle, document_rate
+from jobs import heap
 from storage import SavedArticle, Store
 from storage.search.analyser import query_word
 from storage.search.results import SearchStatus
@@ -260,11 +260,10 @@ def measure_find(
     """Latency of ``Store.find`` per class and overall, and the share that found something."""
     for query in warm_up:
         store.find(query.text, now=FIXED_NOW, limit=RESULTS_PER_PAGE)
-    # As ``steppe run`` does after start-up (jobs.heap.settle): this process's own heap
-    # (the corpus's vocabularies of 400,000 words a language) is not the bot's, and
-    # each full collection walking it added 40-90 ms to one query.
-    gc.collect()
-    gc.freeze()
+    # As ``steppe run`` does after start-up: this process's own heap (the corpus's
+    # vocabularies of 400,000 words a language) is not the bot's, and each full
+    # collection walking it added 40-90 ms to one query.
+    heap.settle()
     timings: dict[str, list[float]] = {kind: [] for kind in CLASSES}
     found: dict[str, int] = dict.fromkeys(CLASSES, 0)
     for query in queries:
@@ -278,7 +277,6 @@ def measure_find(
         report[kind]["found"] = round(found[kind] / max(1, len(timings[kind])), 3)
     report["overall"] = percentiles([t for kind in CLASSES for t in timings[kind]])
     report["overall"]["found"] = round(sum(found.values()) / max(1, len(queries)), 3)
-    gc.unfreeze()
     return report
 
 

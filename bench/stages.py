@@ -25,6 +25,7 @@ import feedparser
 
 from bench.collect import NOW, make_feed
 from jobs.classify import Classifier, load_rules
+from jobs.collect import article_input
 from jobs.parse import ParsedFeed, parse_feed
 from jobs.prepare import classifier_text
 from jobs.stories import StoryIndex, TitleKeys, title_keys
@@ -128,21 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def articles(feed: ParsedFeed, position: int) -> list[tuple[ArticleInput, int | None]]:
         return [
-            (
-                ArticleInput(
-                    guid=e.guid,
-                    url=e.url,
-                    title=e.title,
-                    summary=e.summary,
-                    content=e.content,
-                    language=e.language,
-                    published_at=e.published_at,
-                    content_hash=e.content_hash,
-                    classification=classes[position + offset],
-                    search_terms=terms[position + offset],
-                ),
-                None,
-            )
+            (article_input(e, classes[position + offset], terms[position + offset]), None)
             for offset, e in enumerate(feed.entries)
         ]
 

@@ -541,7 +541,7 @@ class Collector:
                     published_at=entry.published_at,
                     keys=keys,
                 )
-                new.append((_article(entry, classification, terms), story))
+                new.append((article_input(entry, classification, terms), story))
                 new_keys.append(keys)
                 continue
             owner = by_url.get(entry.url)
@@ -554,7 +554,7 @@ class Collector:
                 tally.unchanged += 1
                 continue
             seen_ids.add(existing.id)
-            updated.append((existing.id, _article(entry, classification, terms)))
+            updated.append((existing.id, article_input(entry, classification, terms)))
         if not new and not updated:
             return tally, []
         saved = writer.save_articles(state.id, new, updated, now=now)
@@ -651,9 +651,10 @@ def _settle(outcome: asyncio.Future[_Outcome], exc: BaseException) -> None:
         outcome.set_exception(exc)
 
 
-def _article(
+def article_input(
     entry: ParsedEntry, classification: Classification, terms: SearchTerms
 ) -> ArticleInput:
+    """What the store is given for a parsed, classified and analysed entry."""
     return ArticleInput(
         guid=entry.guid,
         url=entry.url,

@@ -626,10 +626,15 @@ class Store:
             return
         ids = sorted(latest)
         with self._write() as session:
-            existing: set[int] = set()
+            # Each stored article's language (for the search index's facets), which
+            # also tells which ids are stored.
+            languages: dict[int, str] = {}
             for chunk in _chunks(ids):
-                existing.update(session.scalars(select(Article.id).where(Article.id.in_(chunk))))
-            missing = [article_id for article_id in ids if article_id not in existing]
+                for article_id, language in session.execute(
+                    select(Article.id, Article.language).where(Article.id.in_(chunk))
+                ):
+                    languages[article_id] = language
+            missing = [article_id for article_id in ids if article_id not in languages]
             if missing:
                 raise NotFoundError(f"no articles with ids {missing[:10]}")
             session.execute(
@@ -641,12 +646,6 @@ class Store:
             )
             self._delete_classifications(session.connection(), ids)
             self._insert_classifications(session.connection(), list(latest.items()))
-            languages: dict[int, str] = {}
-            for chunk in _chunks(ids):
-                for article_id, language in session.execute(
-                    select(Article.id, Article.language).where(Article.id.in_(chunk))
-                ):
-                    languages[article_id] = language
             self._search.set_facets(
                 session.connection(),
                 [

@@ -364,6 +364,15 @@ def _write_lock_held(database_url: str, seconds: float) -> Iterator[None]:
             holder.stdout.close()
 
 
+def _database_for(fault: str, database_url: str) -> tuple[str, Callable[[], int] | None]:
+    """The URL the CLI uses for ``fault`` and, on PostgreSQL ("connections dropped"),
+    the function that drops its connections; skips a fault of the other backend."""
+    on_postgres = backend() == "postgresql"
+    if on_postgres != (fault == "connections dropped"):
+        pytest.skip(f"{fault}: a {'SQLite' if on_postgres else 'PostgreSQL'} fault")
+    return _own_connections(database_url) if on_postgres else (database_url, None)
+
+
 def _own_connections(database_url: str) -> tuple[str, Callable[[], int]]:
     """The URL the CLI should use, tagged with an ``application_name`` of its own, and
     a function that drops every server connection so tagged, as a server restart would
@@ -408,11 +417,8 @@ def _check_archive(store: Store, outlets: Outlets) -> int:
 def test_a_collection_survives_the_database_failing_under_it(
     tmp_path: Path, database_url: str, store: Store, fault: str
 ) -> None:
-    on_postgres = backend() == "postgresql"
-    if on_postgres != (fault == "connections dropped"):
-        pytest.skip(f"{fault}: a {'SQLite' if on_postgres else 'PostgreSQL'} fault")
+    url, drop = _database_for(fault, database_url)
     outlets = Outlets(6)
-    url, drop = _own_connections(database_url) if on_postgres else (database_url, None)
     with CountingFeedServer() as server:
         outlets.publish(datetime.now(UTC))
         outlets.serve(server, delay=0.15)  # a collection of about half a second
@@ -445,10 +451,7 @@ def test_a_collection_survives_the_database_failing_under_it(
 def test_a_fan_out_survives_the_database_failing_under_it(
     tmp_path: Path, database_url: str, store: Store, fault: str
 ) -> None:
-    on_postgres = backend() == "postgresql"
-    if on_postgres != (fault == "connections dropped"):
-        pytest.skip(f"{fault}: a {'SQLite' if on_postgres else 'PostgreSQL'} fault")
-    url, drop = _own_connections(database_url) if on_postgres else (database_url, None)
+    url, drop = _database_for(fault, database_url)
     with FaultyBotApi() as api:
         for chat in CHATS:
             add_chat(api, store, chat, now=DAY0)
