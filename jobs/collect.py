@@ -10,7 +10,11 @@ its own, so a feed that cannot be stored never costs the others their articles.
 
 A broken feed is a value, not an exception: it becomes a :class:`FeedReport` with
 status ``failed`` and its reason, is written to the feed's health, and the run goes on.
-Only a run that cannot happen at all (no database) raises.
+Only a run that cannot happen raises: no database at the start, or the database gone
+(or locked past its busy timeout) while storing. That is not the feeds' fault, so it
+is not written to their health (no backoff, no false alert to the admins): the run
+stops with :class:`~storage.DatabaseUnavailableError`, what it had stored stays, and
+the feeds it had not stored are collected again by the next run.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from storage import (
     ArticleInput,
     ArticleWriter,
     Classification,
+    DatabaseUnavailableError,
     FeedState,
     FetchRecord,
     KnownArticle,
@@ -339,6 +344,8 @@ class Collector:
                     report, record = await store(_Fetched(state, result, prepared, outcome))
                 else:
                     report, record = self._outcome_without_body(state, result, self._clock())
+            except DatabaseUnavailableError:
+                raise  # the run's failure, not this feed's: see the module docstring
             except Exception as exc:  # a bug met by one feed must not end the whole run
                 log_event(
                     log, "feed_crashed", level=logging.ERROR, exc_info=True, feed=state.spec.key
@@ -355,6 +362,14 @@ class Collector:
             async with FeedFetcher(self._settings.fetch) as fetcher, asyncio.TaskGroup() as group:
                 for state in due:
                     group.create_task(one(fetcher, state))
+        except BaseExceptionGroup as failures:
+            # The first feed that met the database gone ended the run (TaskGroup
+            # cancelled the others): raise that alone, as this layer's own error.
+            unavailable, _ = failures.split(DatabaseUnavailableError)
+            if unavailable is None:
+                raise
+            leaf = _first_leaf(unavailable)
+            raise leaf from leaf.__cause__
         finally:
             # Written even when the run is cancelled: what was fetched stays recorded.
             await flush_health()
@@ -408,6 +423,9 @@ class Collector:
         back and every feed is stored again alone: the one that cannot be stored (a
         refused row, a bug met by its entries, the database gone) fails by itself.
         Failures are rare, and a savepoint per feed cost more than a whole retry.
+        Raises :class:`DatabaseUnavailableError` when a feed stored alone meets the
+        database unavailable (a dropped connection is retried by that second attempt,
+        on a fresh connection).
         """
         now = self._clock()
         outcomes: list[_Outcome | None] = [None] * len(batch)
@@ -451,6 +469,8 @@ class Collector:
         for position, state, prepared in alone:
             try:
                 [tally] = self._store_feeds([(state, prepared)], index, now)
+            except DatabaseUnavailableError:
+                raise  # not this feed's failure: the run stops (module docstring)
             except Exception as exc:  # one feed's surprise must not stop the others
                 log_event(
                     log, "store_failed", level=logging.ERROR, exc_info=True, feed=state.spec.key
@@ -641,6 +661,12 @@ def _take_batch(waiting: deque[_Fetched]) -> list[_Fetched]:
     return batch
 
 
+def _first_leaf(group: BaseExceptionGroup[DatabaseUnavailableError]) -> DatabaseUnavailableError:
+    """The first exception of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return first if isinstance(first, DatabaseUnavailableError) else _first_leaf(first)
+
+
 def _settle(outcome: asyncio.Future[_Outcome], exc: BaseException) -> None:
     """Pass a batch's failure on to a body waiting for its outcome."""
     if outcome.done():
@@ -649,6 +675,9 @@ def _settle(outcome: asyncio.Future[_Outcome], exc: BaseException) -> None:
         outcome.cancel()
     else:
         outcome.set_exception(exc)
+        # Marked as seen: the storer raises it itself, and a waiter the run's end has
+        # cancelled would otherwise have asyncio log it as "never retrieved".
+        outcome.exception()
 
 
 def article_input(

@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from jobs.collect import CollectionBusyError, CollectionReport, Collector
 from jobs.digest.dispatch import Dispatcher, DispatchReport
 from jobs.telemetry import log_event
-from storage import Store
+from storage import DatabaseUnavailableError, Store
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,10 @@ class WorkerScheduler:
                     log.exception("after-collection step failed")
         except CollectionBusyError:
             log.info("collection skipped: the previous one is still running")
+            return None
+        except DatabaseUnavailableError as exc:
+            # Not a bug and not the feeds' fault: say what failed; the next tick retries.
+            log_event(log, "collection_stopped", level=logging.ERROR, error=str(exc))
             return None
         except Exception:  # the scheduler must survive anything one run throws
             log.exception("collection run failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,11 @@ from jobs.collect import (
 )
 from jobs.fetch import FetchSettings
 from jobs.reclassify import reclassify_archive
+from jobs.scheduler import WorkerScheduler
 from jobs.telemetry import EVENT_ATTR, FIELDS_ATTR
-from storage import ArticleWriter, ConflictError, FeedSpec, Store
+from storage import ArticleWriter, ConflictError, DatabaseUnavailableError, FeedSpec, Store
+from storage import engine as storage_engine
+from tests.conftest import backend
 from tests.feedserver import FeedServer
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -456,3 +460,65 @@ def test_a_feed_that_cannot_be_stored_costs_the_others_of_its_batch_nothing(
     assert state is not None
     assert state.validators.etag is None
     assert state.consecutive_failures == 1
+
+
+def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
+    database_url: str,
+    server: FeedServer,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if backend() != "sqlite":
+        pytest.skip("a SQLite fault: another process holds the write lock past the busy timeout")
+    # Another program holds SQLite's write lock for longer than the store waits for it.
+    monkeypatch.setattr(storage_engine, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    server.route("/en.xml", body=rss([HUB_EN]))
+    server.route("/ru.xml", body=rss([SOLAR_RU]))
+    store = Store.open(database_url, upgrade=False)
+    try:
+        store.sync_feeds(
+            [feed("en", server.url("/en.xml")), feed("ru", server.url("/ru.xml"), language="ru")]
+        )
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseUnavailableError, match="database is locked"):
+                run(make_collector(store, clock))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+        # The outage was not the feeds' failure: no error, no backoff, nothing to alert
+        # about; and nothing was half-stored.
+        for key in ("en", "ru"):
+            state = store.feed_state(key)
+            assert state is not None
+            assert (state.consecutive_failures, state.last_error) == (0, None)
+            assert state.validators.etag is None
+        assert store.article_count() == 0
+
+        # The scheduler says what failed, in one line, and its next tick collects all.
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with caplog.at_level(logging.ERROR, logger="jobs.scheduler"):
+                ticked = asyncio.run(
+                    WorkerScheduler(
+                        store, dispatcher=None, collector=make_collector(store, clock)
+                    ).collect_due()
+                )
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert ticked is None
+        [stopped] = [
+            r for r in caplog.records if getattr(r, EVENT_ATTR, None) == "collection_stopped"
+        ]
+        assert "database is locked" in stopped.getMessage()
+        assert not stopped.exc_info  # no traceback: nothing is broken in the code
+
+        report = run(make_collector(store, clock))
+        assert (report.failed, report.new) == (0, 2)
+    finally:
+        store.close()

@@ -436,6 +436,8 @@ def test_a_collection_survives_the_database_failing_under_it(
             # stops with a clear "database unavailable" (3); never an unhandled crash.
             assert code in (0, 3), run.output
             assert ("feeds:" in run.output) if code == 0 else ("database error" in run.output)
+            if code == 3:  # the database's failure, not the feeds': no feed was blamed
+                assert [s.spec.key for s in store.feed_states() if s.consecutive_failures] == []
             if fault == "locked 2 s":  # within the busy timeout: it just waited
                 assert (code, " 0 failed" in run.output) == (0, True), run.output
             outlets.publish(datetime.now(UTC))
