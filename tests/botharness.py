@@ -8,7 +8,8 @@ users through ``world.api`` and wait for the bot's answers with timeouts: no sle
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +45,9 @@ class BotWorld:
     translator: Translator
     clock: Clock
     collections: list[int] = field(default_factory=list)
+    restart: Callable[[], None] = lambda: None
+    """Stop the bot and start a new application on the same database and Bot API, as a
+    redeploy does: what the bot held in memory is gone."""
 
     def say(self, chat_id: int, text: str, *, user_id: int | None = None) -> BotMessage:
         """Send ``text`` and return the bot's next message in that chat."""
@@ -78,8 +82,18 @@ def world(store: Store) -> Iterator[BotWorld]:
             collect=collect,
             clock=clock,
         )
-        application = build_application(
-            services, token=api.token, api_base_url=api.base_url, poll_timeout=2
-        )
-        with ThreadedBot(BotRunner(application, poll_timeout=2)):
+        with contextlib.ExitStack() as running:
+
+            def start() -> None:
+                application = build_application(
+                    services, token=api.token, api_base_url=api.base_url, poll_timeout=2
+                )
+                running.enter_context(ThreadedBot(BotRunner(application, poll_timeout=2)))
+
+            def restart() -> None:
+                running.close()
+                start()
+
+            bot_world.restart = restart
+            start()
             yield bot_world

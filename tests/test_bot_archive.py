@@ -14,6 +14,7 @@ from tests.botharness import NOW, BotWorld, world
 __all__ = ["world"]
 
 USER = 42
+EXPIRED = "This search has expired: run /find again."
 FEEDS = [
     FeedSpec("astanatimes", "The Astana Times", "https://astanatimes.com/feed/", "en", "kz"),
     FeedSpec("gazeta", "Газета.uz & Co", "https://www.gazeta.uz/ru/rss/", None, "uz"),
@@ -88,8 +89,33 @@ def test_find_bad_queries(started: BotWorld) -> None:
 
 def test_a_stale_more_button_says_so(started: BotWorld) -> None:
     first = started.say(USER, "/find solar")
-    query = started.api.press(USER, first.message_id, "fd:s:999999:5")
-    assert started.api.callback_answer(query)["text"] == "This search has expired: run /find again."
+    # A button of the old shape, a key the bot never gave, a forged offset.
+    for data in ("fd:s:999999:5", "fd:s:5:k:nokey", "fd:s:²:q:solar"):
+        query = started.api.press(USER, first.message_id, data)
+        assert started.api.callback_answer(query)["text"] == EXPIRED
+
+
+def test_more_results_still_work_after_the_bot_restarts(started: BotWorld) -> None:
+    first = started.say(USER, "/find solar")
+    started.restart()  # a redeploy: the bot remembers nothing of the search
+    second = started.click(first, "More")
+    assert second.message_id == first.message_id
+    assert second.text.startswith("🔎 6–8 of 8 for “solar”")
+
+
+def test_a_query_too_long_for_its_button_pages_until_a_restart(started: BotWorld) -> None:
+    query = "solar " + " ".join(f"-nosuchword{n}" for n in range(6))
+    first = started.say(USER, f"/find {query}")
+    assert first.text.startswith("🔎 1–5 of 8")
+    data = first.button("More").get("callback_data", "")
+    assert query not in data
+    assert len(data.encode()) <= MAX_BYTES
+    # Another search meanwhile takes nothing from this one's pages.
+    assert started.say(USER, "/find astana").text.startswith("🔎 1–1 of 1")
+    assert started.click(first, "More").text.startswith("🔎 6–8 of 8")
+    started.restart()
+    pressed = started.api.press(USER, first.message_id, data)
+    assert started.api.callback_answer(pressed)["text"] == EXPIRED
 
 
 def test_digest_shows_the_next_digest_by_topic_with_its_buttons(started: BotWorld) -> None:

@@ -52,6 +52,11 @@ def encode(action: str, mode: str, value: str) -> str:
     return data
 
 
+def fits(action: str, mode: str, value: str) -> bool:
+    """Whether :func:`encode` takes ``value`` (within :data:`MAX_BYTES`)."""
+    return len(f"{action}:{mode}:{value}".encode()) <= MAX_BYTES
+
+
 def decode(data: object) -> Callback | None:
     """The button data if it has a shape :func:`encode` makes, else ``None``."""
     if not isinstance(data, str) or len(data.encode("utf-8")) > MAX_BYTES:

@@ -108,7 +108,8 @@ def stop(t: Translator, language: str) -> InlineKeyboardMarkup:
     )
 
 
-def more_results(t: Translator, language: str, search_id: str, offset: int) -> InlineKeyboardMarkup:
+def more_results(t: Translator, language: str, page: str) -> InlineKeyboardMarkup:
+    """The "more" button of a ``/find`` page; ``page`` says which (see the handler)."""
     return InlineKeyboardMarkup(
-        [[_button(t.text(language, "button_more"), cb.FIND, cb.SINGLE, f"{search_id}:{offset}")]]
+        [[_button(t.text(language, "button_more"), cb.FIND, cb.SINGLE, page)]]
     )

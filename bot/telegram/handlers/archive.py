@@ -1,15 +1,21 @@
 """Reading the archive: ``/find`` with its pages and ``/sources``.
 
-Anyone in a chat may read; these commands change nothing. A search's text stays on the
-server (``chat_data``, the newest :data:`KEPT_SEARCHES`): the "more" button carries
-only its id and the next offset, within Telegram's 64 bytes whatever the query. A
-button of a search the bot no longer holds (restarted, or too old) says so.
+Anyone in a chat may read; these commands change nothing.
+
+A "more" button must fit Telegram's 64 bytes of button data. Most queries do, and their
+button carries the next offset and the query itself (``12:q:solar uz``): it works for
+as long as the message exists, across restarts and redeploys. A longer query stays on
+the server under a random key (``chat_data``, the newest :data:`KEPT_SEARCHES`) and the
+button carries the key (``12:k:Xa3…``); once the bot no longer holds it (restarted, or
+too many searches since) the button says the search has expired. Keys are random, so
+a button from before a restart never opens another search.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
+import secrets
+from collections.abc import Callable
 from typing import Final
 
 from telegram import InlineKeyboardMarkup, Update
@@ -28,9 +34,15 @@ from storage.search.results import SearchStatus
 PAGE_SIZE: Final = 5
 KEPT_SEARCHES: Final = 20
 _SEARCHES_KEY: Final = "searches"
-_search_ids = itertools.count(1)
 #: The offset a "more" button carries: ASCII digits, at most a million results deep.
 _OFFSET: Final = re.compile(r"[0-9]{1,6}")
+_DEEPEST: Final = "999999"
+#: The two kinds of "more" button: the query itself, or the key of a kept one.
+_QUERY: Final = "q"
+_KEPT: Final = "k"
+
+#: A search's "more" button data for a given next offset.
+Pager = Callable[[int], str]
 
 
 async def find(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -53,8 +65,7 @@ async def find(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             t.text(view.language, "find_too_long", length=len(query), limit=MAX_QUERY_CHARS),
         )
         return
-    search_id = _remember(context, query)
-    text, markup = await _page(services, view, query, search_id, 0)
+    text, markup = await _page(services, view, query, _pager(context, query), 0)
     await reply(update, context, text, markup)
 
 
@@ -66,21 +77,29 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services, _target, chat = await load(update, context)
     view = _view(services, chat, update)
     data = cb.decode(query.data)
-    searches = context.chat_data.get(_SEARCHES_KEY, {}) if context.chat_data is not None else {}
-    search_id, _, offset_text = data.value.partition(":") if data else ("", "", "")
-    text_query = searches.get(search_id)
-    # Forged data is not trusted: ``str.isdigit`` also takes "²" and "٥", which int()
-    # refuses or reads, and an offset past any archive is no page of this search.
-    if data is None or text_query is None or not _OFFSET.fullmatch(offset_text):
+    parts = data.value.split(":", 2) if data else []
+    offset_text, kind, rest = parts if len(parts) == 3 else ("", "", "")
+    text_query: str | None = None
+    pager: Pager | None = None
+    if kind == _QUERY:
+        # Forged data is just a search anyone may run with /find.
+        text_query, pager = rest, _inline_pager(rest)
+    elif kind == _KEPT and context.chat_data is not None:
+        text_query = context.chat_data.get(_SEARCHES_KEY, {}).get(rest)
+        pager = _kept_pager(rest)
+    # Forged offsets are not trusted either: ``str.isdigit`` also takes "²" and "٥",
+    # which int() refuses or reads, and an offset past any archive is no page.
+    if text_query is None or pager is None or not _OFFSET.fullmatch(offset_text):
+        # A key the bot no longer holds, or a button of an older version's shape.
         await query.answer(services.translator.text(view.language, "find_expired"), show_alert=True)
         return
     await query.answer()
-    text, markup = await _page(services, view, text_query, search_id, int(offset_text))
+    text, markup = await _page(services, view, text_query, pager, int(offset_text))
     await edit(update, context, text, markup)
 
 
 async def _page(
-    services: Services, view: ChatSettings, query: str, search_id: str, offset: int
+    services: Services, view: ChatSettings, query: str, pager: Pager, offset: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     t = services.translator
     results = await services.db(
@@ -99,19 +118,29 @@ async def _page(
     markup = None
     if results.has_more:
         next_offset = results.offset + len(results.hits)
-        markup = keyboards.more_results(t, view.language, search_id, next_offset)
+        markup = keyboards.more_results(t, view.language, pager(next_offset))
     return text, markup
 
 
-def _remember(context: ContextTypes.DEFAULT_TYPE, query: str) -> str:
-    if context.chat_data is None:
-        return "0"
-    searches: dict[str, str] = context.chat_data.setdefault(_SEARCHES_KEY, {})
-    search_id = str(next(_search_ids))
-    searches[search_id] = query
-    while len(searches) > KEPT_SEARCHES:
-        searches.pop(next(iter(searches)))
-    return search_id
+def _pager(context: ContextTypes.DEFAULT_TYPE, query: str) -> Pager:
+    """How the "more" buttons of a new search carry it (see the module docstring)."""
+    if cb.fits(cb.FIND, cb.SINGLE, f"{_DEEPEST}:{_QUERY}:{query}"):
+        return _inline_pager(query)
+    key = secrets.token_urlsafe(6)
+    if context.chat_data is not None:
+        searches: dict[str, str] = context.chat_data.setdefault(_SEARCHES_KEY, {})
+        searches[key] = query
+        while len(searches) > KEPT_SEARCHES:
+            searches.pop(next(iter(searches)))
+    return _kept_pager(key)
+
+
+def _inline_pager(query: str) -> Pager:
+    return lambda offset: f"{offset}:{_QUERY}:{query}"
+
+
+def _kept_pager(key: str) -> Pager:
+    return lambda offset: f"{offset}:{_KEPT}:{key}"
 
 
 def _view(services: Services, chat: ChatSettings | None, update: Update) -> ChatSettings:
