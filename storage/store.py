@@ -351,6 +351,7 @@ class Store:
         now = _aware(now, "now")
         _check_save(new, updated)
         with self._write_connection() as connection:
+            self._search.lock_for_writing(connection)
             return self._save_articles(connection, feed_id, new, updated, now)
 
     @contextmanager
@@ -368,6 +369,7 @@ class Store:
         copied to a sub-journal, which cost more than the commits saved.)
         """
         with self._write_connection() as connection:
+            self._search.lock_for_writing(connection)
             yield ArticleWriter(self, connection)
 
     def _save_articles(
@@ -485,6 +487,7 @@ class Store:
         if not ids:
             return 0
         with self._write_connection() as connection:
+            self._search.lock_for_writing(connection)
             texts = indexed_texts(connection, ids)
             if not texts:
                 return 0
@@ -543,7 +546,13 @@ class Store:
         return True
 
     def rebuild_search_index(self, *, now: datetime | None = None) -> int:
-        """Re-index every article now (``steppe reindex``); returns how many."""
+        """Re-index every article now (``steppe reindex``); returns how many.
+
+        Searches go on reading the old index meanwhile. On PostgreSQL, storing,
+        reclassifying or deleting articles waits until the rebuild commits (a
+        collection that runs meanwhile waits for it; see
+        :meth:`storage.search.index.TsvectorIndex.rebuilding`).
+        """
         with self._write_connection() as connection:
             return search.rebuild(connection, self._search, now=now or datetime.now(UTC))
 
@@ -626,6 +635,7 @@ class Store:
             return
         ids = sorted(latest)
         with self._write() as session:
+            self._search.lock_for_writing(session.connection())
             # Each stored article's language (for the search index's facets), which
             # also tells which ids are stored.
             languages: dict[int, str] = {}

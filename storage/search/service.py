@@ -171,15 +171,18 @@ def index_is_current(connection: Connection) -> bool:
 def rebuild(connection: Connection, index: SearchIndex, *, now: datetime) -> int:
     """Re-index every article with the current analyser; returns how many.
 
-    Runs in the caller's transaction: readers see the old index until it commits. A
-    large archive (:data:`PARALLEL_MIN_ARTICLES`) is analysed by worker processes, one
-    per CPU, while this process reads the articles and writes the index.
+    Runs in the caller's transaction (:meth:`SearchIndex.rebuilding`): readers see the
+    old index until it commits. On PostgreSQL writers of the index wait for the commit
+    (a collection that runs during a rebuild waits for it); SQLite lets no other write
+    transaction in anyway. A large archive (:data:`PARALLEL_MIN_ARTICLES`) is analysed
+    by worker processes, one per CPU, while this process reads the articles and writes
+    the index.
     """
-    index.clear(connection)
     count = 0
-    for rows in _analysed_batches(connection, index):
-        index.write(connection, rows)
-        count += len(rows)
+    with index.rebuilding(connection) as write:
+        for rows in _analysed_batches(connection, index):
+            write(rows)
+            count += len(rows)
     state = {"analyser_version": ANALYSER_VERSION, "rebuilt_at": now}
     written = connection.execute(
         update(SearchIndexState).where(SearchIndexState.id == 1).values(**state)
