@@ -480,14 +480,11 @@ def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
         store.sync_feeds(
             [feed("en", server.url("/en.xml")), feed("ru", server.url("/ru.xml"), language="ru")]
         )
-        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            with pytest.raises(DatabaseUnavailableError, match="database is locked"):
-                run(make_collector(store, clock))
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
+        with (
+            _write_lock_held(database_url),
+            pytest.raises(DatabaseUnavailableError, match="database is locked"),
+        ):
+            run(make_collector(store, clock))
 
         # The outage was not the feeds' failure: no error, no backoff, nothing to alert
         # about; and nothing was half-stored.
@@ -499,18 +496,9 @@ def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
         assert store.article_count() == 0
 
         # The scheduler says what failed, in one line, and its next tick collects all.
-        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            with caplog.at_level(logging.ERROR, logger="jobs.scheduler"):
-                ticked = asyncio.run(
-                    WorkerScheduler(
-                        store, dispatcher=None, collector=make_collector(store, clock)
-                    ).collect_due()
-                )
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
+        scheduler = WorkerScheduler(store, dispatcher=None, collector=make_collector(store, clock))
+        with _write_lock_held(database_url), caplog.at_level(logging.ERROR, "jobs.scheduler"):
+            ticked = asyncio.run(scheduler.collect_due())
         assert ticked is None
         [stopped] = [
             r for r in caplog.records if getattr(r, EVENT_ATTR, None) == "collection_stopped"
@@ -522,3 +510,15 @@ def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
         assert (report.failed, report.new) == (0, 2)
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def _write_lock_held(database_url: str) -> Iterator[None]:
+    """SQLite's write lock, held by a connection of its own (as another program would)."""
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
