@@ -481,7 +481,7 @@ def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
             [feed("en", server.url("/en.xml")), feed("ru", server.url("/ru.xml"), language="ru")]
         )
         with (
-            _write_lock_held(database_url),
+            _sqlite_locked_by_another_connection(database_url),
             pytest.raises(DatabaseUnavailableError, match="database is locked"),
         ):
             run(make_collector(store, clock))
@@ -497,7 +497,10 @@ def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
 
         # The scheduler says what failed, in one line, and its next tick collects all.
         scheduler = WorkerScheduler(store, dispatcher=None, collector=make_collector(store, clock))
-        with _write_lock_held(database_url), caplog.at_level(logging.ERROR, "jobs.scheduler"):
+        with (
+            _sqlite_locked_by_another_connection(database_url),
+            caplog.at_level(logging.ERROR, "jobs.scheduler"),
+        ):
             ticked = asyncio.run(scheduler.collect_due())
         assert ticked is None
         [stopped] = [
@@ -513,7 +516,7 @@ def test_a_database_locked_past_its_timeout_stops_the_run_and_blames_no_feed(
 
 
 @contextlib.contextmanager
-def _write_lock_held(database_url: str) -> Iterator[None]:
+def _sqlite_locked_by_another_connection(database_url: str) -> Iterator[None]:
     """SQLite's write lock, held by a connection of its own (as another program would)."""
     holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     try:
