@@ -91,6 +91,9 @@ def wait_until_blocked_by(connection: sa.Connection, thread: threading.Thread) -
     """Return once another session waits for a lock ``connection``'s session holds."""
     deadline = time.monotonic() + WAIT_SECONDS
     while thread.is_alive() and time.monotonic() < deadline:
+        # pg_stat_activity is read once per transaction unless told to read it afresh
+        # (a session that connected after the first poll would never show up).
+        connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
         if connection.exec_driver_sql(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
             " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
@@ -264,3 +267,23 @@ def test_a_failed_rebuild_leaves_the_old_index(
         rebuild_in(engine)
     assert found(store, ids, "Qazaqstan") == {"qazaqstan"}
     check(database_url)
+
+
+@pytest.mark.parametrize("first", ["articles", "article_search"])
+def test_a_reader_holding_either_table_outlasts_the_swap_and_neither_is_aborted(
+    store: Store, engine: sa.Engine, first: str
+) -> None:
+    """A reader's transaction holds one table and then reads the other while the swap
+    waits for it. Had the swap held the second table meanwhile, the two would wait for
+    each other until PostgreSQL aborted one: the search, or the whole rebuild."""
+    ids = load(store)
+    other = "article_search" if first == "articles" else "articles"
+    rebuild = Writer(lambda: rebuild_in(engine))
+    with engine.connect() as reader:
+        reader.exec_driver_sql(f"SELECT count(*) FROM {first}").scalar()
+        rebuild.start()
+        wait_until_blocked_by(reader, rebuild)  # the swap waits for the reader's table
+        assert reader.exec_driver_sql(f"SELECT count(*) FROM {other}").scalar() == len(DOCS)
+        reader.commit()
+    assert rebuild.outcome() == len(DOCS)
+    assert found(store, ids, "Qazaqstan") == {"qazaqstan"}

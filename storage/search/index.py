@@ -32,11 +32,13 @@ the index in id order and only they are scored.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import count
 from typing import Any, Final
 
 import psycopg
@@ -59,6 +61,8 @@ from storage.search.query import ParsedQuery
 from storage.search.terms import body_terms_of, title_terms_of
 from storage.types import UTCDateTime
 
+log = logging.getLogger(__name__)
+
 #: Articles scored per query (see the module docstring).
 CANDIDATES: Final = 500
 #: A match in the title counts this many times a match in the body.
@@ -80,6 +84,13 @@ _PG_MAX_POSITION: Final = 16383
 #: index larger (272, 282 and 316 MB). So the server's default, pinned: the rebuild
 #: does not depend on how the server is set.
 _PG_REBUILD_MEMORY: Final = "64MB"
+#: PostgreSQL: how long the swap of a rebuild waits for the tables before it lets go and
+#: tries again (:func:`_lock_for_swap`); below the server's 1 s ``deadlock_timeout``, so
+#: that when the swap and a reader wait for each other, the swap is the one that yields.
+_PG_SWAP_LOCK_MS: Final = 200
+#: PostgreSQL's SQLSTATEs for a lock not granted within ``lock_timeout``, and a deadlock.
+_LOCK_NOT_AVAILABLE: Final = "55P03"
+_DEADLOCK_DETECTED: Final = "40P01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,8 +384,10 @@ class TsvectorIndex(SearchIndex):
         (so that nothing they write is lost with the old table), and so does a
         collection that runs meanwhile (:meth:`lock_for_writing`); so does a second
         rebuild, which then builds from what the first committed. The swap locks
-        ``articles`` exclusively (dropping a table drops its foreign key's triggers
-        there) from the ``DROP`` to the commit, a few milliseconds.
+        ``articles`` and ``article_search`` exclusively (dropping a table drops its
+        foreign key's triggers there) until the commit, a few milliseconds; it never
+        keeps a reader waiting longer than :data:`_PG_SWAP_LOCK_MS` at a time
+        (:func:`_lock_for_swap`).
         """
         connection.exec_driver_sql("LOCK TABLE article_search IN SHARE ROW EXCLUSIVE MODE")
         # A crashed rebuild's table went with its transaction; this is only a guard.
@@ -395,6 +408,9 @@ class TsvectorIndex(SearchIndex):
                     rows_in.write_row(row)
 
         yield copy
+        for statement in _PG_BUILD:
+            connection.exec_driver_sql(statement)
+        _lock_for_swap(connection)
         for statement in _PG_SWAP:
             connection.exec_driver_sql(statement)
 
@@ -511,9 +527,8 @@ class TsvectorIndex(SearchIndex):
 
 _PG_COPY: Final = "COPY article_search_new (article_id, document) FROM STDIN (FREEZE)"
 #: The end of :meth:`TsvectorIndex.rebuilding`: the new table gets migration 0002's
-#: keys and index, then takes the old one's place. Index names are unique in a schema,
-#: so the new ones are renamed once the old table is gone.
-_PG_SWAP: Final = (
+#: keys and index (this), then takes the old one's place (:data:`_PG_SWAP`).
+_PG_BUILD: Final = (
     f"SET LOCAL maintenance_work_mem = '{_PG_REBUILD_MEMORY}'",
     "ALTER TABLE article_search_new ADD CONSTRAINT pk_article_search_new PRIMARY KEY (article_id)",
     "ALTER TABLE article_search_new"
@@ -521,11 +536,44 @@ _PG_SWAP: Final = (
     " REFERENCES articles (id) ON DELETE CASCADE",
     "CREATE INDEX ix_article_search_document_new ON article_search_new USING gin (document)",
     "ANALYZE article_search_new",
+)
+#: The swap, once :func:`_lock_for_swap` holds both tables. Index names are unique in a
+#: schema, so the new ones are renamed once the old table is gone.
+_PG_SWAP: Final = (
     "DROP TABLE article_search",
     "ALTER TABLE article_search_new RENAME TO article_search",
     "ALTER TABLE article_search RENAME CONSTRAINT pk_article_search_new TO pk_article_search",
     "ALTER INDEX ix_article_search_document_new RENAME TO ix_article_search_document",
 )
+
+
+def _lock_for_swap(connection: Connection) -> None:
+    """Take ``articles`` and ``article_search`` exclusively for the swap, yielding to
+    readers: each try waits at most :data:`_PG_SWAP_LOCK_MS`, then lets go of what it
+    took and tries again, as long as it takes.
+
+    A reader locks the two tables in the order of its query, and a transaction can
+    hold one while it asks for the other: the swap could hold one and wait for the
+    other, and PostgreSQL would break the deadlock by aborting either the search or the
+    minutes-long rebuild. Giving up within the timeout settles it for the reader. It
+    also means a long reader (a ``pg_dump``) delays the swap, not every search queued
+    behind the swap's request.
+    """
+    for attempt in count(1):
+        try:
+            with connection.begin_nested():  # its rollback lets go of what it locked
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {_PG_SWAP_LOCK_MS}")
+                connection.exec_driver_sql(
+                    "LOCK TABLE articles, article_search IN ACCESS EXCLUSIVE MODE"
+                )
+                connection.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+            return
+        except OperationalError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in (_LOCK_NOT_AVAILABLE, _DEADLOCK_DETECTED):
+                raise
+            if attempt == 1:
+                log.info("search index rebuild: waiting for readers to let the swap in")
 
 
 def search_index_for(dialect_name: str) -> SearchIndex:
