@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -29,7 +30,7 @@ from jobs.telemetry import EVENT_ATTR, FIELDS_ATTR
 from storage import ArticleWriter, ConflictError, DatabaseUnavailableError, FeedSpec, Store
 from storage import engine as storage_engine
 from tests.conftest import backend
-from tests.feedserver import FeedServer
+from tests.feedserver import GATE_TIMEOUT, FeedServer
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -333,6 +334,47 @@ def test_two_collections_never_run_at_once(
     report, error = asyncio.run(both())
     assert isinstance(error, CollectionBusyError)
     assert report.new == 1
+
+
+def test_a_feed_that_hangs_does_not_hold_back_the_articles_of_the_others(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    # The collector stores bodies that arrive together in one transaction, waiting a
+    # little for more; a feed that is still downloading must not keep the others'
+    # articles out of the archive (and out of /find) until it ends.
+    gate = threading.Event()
+    server.route("/fast.xml", body=rss([HUB_EN]))
+    slow = server.route("/slow.xml", body=rss([MIGRANTS_RU]), gate=gate)
+    store.sync_feeds([feed("fast", server.url("/fast.xml")), feed("slow", server.url("/slow.xml"))])
+    patient = FetchSettings(retries=0, connect_timeout=2, read_timeout=60, total_timeout=60)
+    collector = Collector(
+        store, Classifier(load_rules()), CollectSettings(fetch=patient), clock=clock
+    )
+
+    def stored_while_the_slow_feed_hangs() -> int:
+        # Well within the server's hold on the slow feed (GATE_TIMEOUT) and the
+        # collector's read timeout: the slow feed is still downloading throughout.
+        deadline = time.monotonic() + GATE_TIMEOUT - 2
+        while store.article_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the archive, not timing a result
+        assert slow.received.is_set()
+        return store.article_count()
+
+    async def collect() -> tuple[int, CollectionReport]:
+        task = asyncio.create_task(collector.run())
+        try:
+            seen = await asyncio.to_thread(stored_while_the_slow_feed_hangs)
+        finally:
+            gate.set()
+        return seen, await task
+
+    seen, report = asyncio.run(collect())
+    assert seen == 1
+    assert {r.key: (r.status, r.new) for r in report.feeds} == {
+        "fast": (FeedStatus.FETCHED, 1),
+        "slow": (FeedStatus.FETCHED, 1),
+    }
+    assert store.article_count() == 2
 
 
 def test_reclassify_applies_changed_rules_to_the_archive(
