@@ -110,7 +110,9 @@ def after_collection(
     metrics and, with a notifier, check the feed alerts (under the collection lock)."""
 
     async def hook(report: CollectionReport) -> None:
-        count_collection(new=report.new, updated=report.updated, failed=report.failed)
+        count_collection(
+            new=report.new, updated=report.updated, failed=report.failed, pruned=report.pruned
+        )
         if notifier is not None and report.feeds:
             await check_feed_alerts(store, notifier, now=clock(), after=failing_for)
 

@@ -222,6 +222,8 @@ def _check_config(settings: Settings, out: TextIO) -> int:
     print(f"  bot API          {settings.telegram.api_base_url}", file=out)
     print(f"  admins           {len(settings.telegram.admins)}", file=out)
     print(f"  collect every    {settings.collection.interval_minutes} min", file=out)
+    keep_days = settings.collection.keep_days
+    print(f"  keep articles    {f'{keep_days} days' if keep_days else 'for ever'}", file=out)
     print(f"  classifier       {'overridden' if settings.classifier else 'defaults'}", file=out)
     print(f"  feeds            {len(enabled)} enabled of {len(settings.feeds)}", file=out)
     for feed in settings.feeds:
@@ -443,6 +445,11 @@ def _metrics_server(settings: Settings, store: Store) -> OpsServer | None:
 # -- output -----------------------------------------------------------------------------
 
 
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 article``, ``2 articles``."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def print_report(report: CollectionReport, out: TextIO) -> None:
     """The per-feed table of ``steppe collect --once``."""
     print(f"{'FEED':<18} {'STATUS':<13} {'NEW':>5} {'UPD':>5} {'SAME':>5}  NOTE", file=out)
@@ -455,6 +462,10 @@ def print_report(report: CollectionReport, out: TextIO) -> None:
             notes = list(feed.warnings)
             if feed.skipped:
                 notes.append(f"{feed.skipped} entries skipped (no usable link)")
+            if feed.expired:
+                notes.append(
+                    f"{_count(feed.expired, 'entry', 'entries')} past keep_days not stored"
+                )
             note = "; ".join(notes)
         print(
             f"{feed.key:<18} {feed.status.value:<13} {feed.new:>5} {feed.updated:>5} "
@@ -467,6 +478,8 @@ def print_report(report: CollectionReport, out: TextIO) -> None:
         f"{report.failed} failed, {report.not_due} not due ({seconds:.1f} s)",
         file=out,
     )
+    if report.pruned:
+        print(f"{_count(report.pruned, 'article')} past keep_days deleted", file=out)
 
 
 def print_dispatch_report(report: DispatchReport, out: TextIO) -> None:

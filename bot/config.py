@@ -45,6 +45,10 @@ class ConfigError(Exception):
         self.reason = reason
 
 
+#: The shortest ``[collection] keep_days`` other than 0 (for ever).
+_MIN_KEEP_DAYS = 7
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +102,16 @@ class CollectionConfig(_Section):
     max_entries_per_feed: Annotated[int, Field(ge=1, le=10_000)] = 500
     story_window_hours: PositiveFloat = 48.0
     workers: Annotated[int, Field(ge=0, le=32)] = 1
+    keep_days: Annotated[int, Field(ge=0, le=36_500)] = 0
+    """Days the archive keeps an article after its publication; 0: for ever."""
+
+    @field_validator("keep_days")
+    @classmethod
+    def _keep_a_week(cls, value: int) -> int:
+        # A digest looks back up to 7 days (digest.max_window_hours): it must find them.
+        if 0 < value < _MIN_KEEP_DAYS:
+            raise ValueError(f"must be 0 (keep every article) or at least {_MIN_KEEP_DAYS}")
+        return value
 
 
 class DigestConfig(_Section):

@@ -17,7 +17,8 @@ What the database does not record is counted in this process
 (:data:`jobs.telemetry.COUNTERS`): ``steppe_telegram_errors_total{kind}`` (429, 403,
 400_parse, 400_other, 5xx, timeout: Telegram's answers to digest messages, each
 attempt), ``steppe_collection_runs_total``, ``steppe_articles_collected_total`` and
-``steppe_articles_updated_total``, ``steppe_feed_failures_total``.
+``steppe_articles_updated_total``, ``steppe_feed_failures_total`` and
+``steppe_articles_pruned_total``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from jobs.digest.policy import Outcome, OutcomeKind, Sender
 from jobs.telemetry import (
     ARTICLES_COLLECTED,
+    ARTICLES_PRUNED,
     ARTICLES_UPDATED,
     COLLECTION_RUNS,
     COUNTERS,
@@ -112,6 +114,11 @@ class SteppeCollector(Collector):
                 "steppe_articles_updated",
                 ARTICLES_UPDATED,
                 "Stored articles updated by this process's collection runs",
+            ),
+            (
+                "steppe_articles_pruned",
+                ARTICLES_PRUNED,
+                "Articles deleted as older than collection.keep_days by this process's runs",
             ),
             (
                 "steppe_feed_failures",

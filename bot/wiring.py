@@ -74,6 +74,7 @@ def collect_settings(settings: Settings) -> CollectSettings:
         story_window=timedelta(hours=c.story_window_hours),
         max_entries=c.max_entries_per_feed,
         workers=c.workers,
+        keep=timedelta(days=c.keep_days) if c.keep_days else None,
     )
 
 

@@ -57,6 +57,10 @@ _STORY_SLACK = timedelta(hours=24)
 #: a run of up to this many feeds writes all its health in one transaction, a bigger
 #: one still saves its progress as it goes.
 _HEALTH_BATCH = 256
+#: Batches of old articles one run deletes at most (:meth:`Store.prune_articles`): the
+#: first run after ``keep_days`` is set on a large archive must not hold collection
+#: up for long; the rest goes in the next runs.
+_PRUNE_BATCHES = 20
 #: Fetched bodies waiting to be stored are stored together, in one transaction, up to
 #: about this many entries (a single bigger feed still goes alone): few commits, and a
 #: transaction that keeps the database's write lock for a fraction of a second only.
@@ -98,6 +102,9 @@ class FeedReport:
     """Entries already stored with the same content, or stored from another feed."""
     skipped: int = 0
     """Entries that cannot be articles (no usable http(s) link, absurdly long address)."""
+    expired: int = 0
+    """Entries published before the archive keeps articles (:attr:`CollectSettings.keep`):
+    not stored, since the archive would delete them again."""
     error: str | None = None
     warnings: tuple[str, ...] = ()
     next_attempt_at: datetime | None = None
@@ -112,6 +119,8 @@ class CollectionReport:
     feeds: tuple[FeedReport, ...]
     not_due: int = 0
     """Enabled feeds skipped because their next attempt is later (backoff)."""
+    pruned: int = 0
+    """Articles deleted as older than the archive keeps (:attr:`CollectSettings.keep`)."""
 
     @property
     def new(self) -> int:
@@ -137,6 +146,10 @@ class CollectSettings:
     max_entries: int = 500
     workers: int = 0
     """Processes that parse and classify bodies; 0 does it in a thread of this one."""
+    keep: timedelta | None = None
+    """How long after its publication the archive keeps an article; ``None``: for ever.
+    Each run deletes older articles (a bounded number) and does not store entries older
+    than that."""
 
 
 def utc_now() -> datetime:
@@ -175,6 +188,7 @@ class _Tally:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+    expired: int = 0
 
 
 #: A feed's report and the health record it leaves.
@@ -288,7 +302,8 @@ class Collector:
             states = [state for state in states if state.spec.key in only]
         due = [s for s in states if force or is_due(s.next_attempt_at, started)]
         if not due:
-            return CollectionReport(started, self._clock(), (), not_due=len(states))
+            pruned = await self._prune(started)
+            return CollectionReport(started, self._clock(), (), not_due=len(states), pruned=pruned)
         index = _LazyStoryIndex(
             self._store,
             since=started - self._settings.story_window - _STORY_SLACK,
@@ -376,12 +391,27 @@ class Collector:
 
         order = {state.spec.key: position for position, state in enumerate(due)}
         reports.sort(key=lambda report: order[report.key])
+        pruned = await self._prune(started)
         return CollectionReport(
             started_at=started,
             finished_at=self._clock(),
             feeds=tuple(reports),
             not_due=len(states) - len(due),
+            pruned=pruned,
         )
+
+    async def _prune(self, now: datetime) -> int:
+        """Delete the articles the archive no longer keeps (at most :data:`_PRUNE_BATCHES`
+        batches a run); how many."""
+        keep = self._settings.keep
+        if keep is None:
+            return 0
+        pruned = await asyncio.to_thread(
+            self._store.prune_articles, now - keep, max_batches=_PRUNE_BATCHES
+        )
+        if pruned:
+            log_event(log, "archive_pruned", articles=pruned, keep_days=keep.days)
+        return pruned
 
     async def _prepare(self, state: FeedState, result: FetchResult) -> PreparedFeed | str:
         """Parse and classify a fetched body; a dead worker becomes this feed's error."""
@@ -538,6 +568,8 @@ class Collector:
         seen_urls: set[str] = set()
         seen_ids: set[int] = set()
         new_keys: list[TitleKeys] = []
+        keep = self._settings.keep
+        oldest = None if keep is None else now - keep
         for entry, classification, terms, keys in zip(
             entries,
             prepared.classifications,
@@ -547,6 +579,9 @@ class Collector:
         ):
             if len(entry.url) > MAX_URL_LENGTH or len(entry.guid) > MAX_URL_LENGTH:
                 tally.skipped += 1  # no real article needs a 2 KB address
+                continue
+            if oldest is not None and entry.published_at < oldest and not entry.published_estimated:
+                tally.expired += 1  # the next run would delete it, the one after store it again
                 continue
             if entry.url in seen_urls:
                 tally.unchanged += 1
@@ -619,6 +654,7 @@ class Collector:
             updated=tally.updated,
             unchanged=tally.unchanged,
             skipped=tally.skipped,
+            expired=tally.expired,
             warnings=warnings,
             next_attempt_at=upcoming,
         )

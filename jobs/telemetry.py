@@ -114,6 +114,7 @@ COLLECTION_RUNS: Final = "collection_runs"
 ARTICLES_COLLECTED: Final = "articles_collected"
 ARTICLES_UPDATED: Final = "articles_updated"
 FEED_FAILURES: Final = "feed_failures"
+ARTICLES_PRUNED: Final = "articles_pruned"
 
 
 def count_telegram_error(kind: str) -> None:
@@ -123,16 +124,18 @@ def count_telegram_error(kind: str) -> None:
     COUNTERS.inc(TELEGRAM_ERRORS, kind=kind)
 
 
-def count_collection(*, new: int, updated: int, failed: int) -> None:
-    """Count one finished collection run and what it brought."""
+def count_collection(*, new: int, updated: int, failed: int, pruned: int = 0) -> None:
+    """Count one finished collection run, what it brought and what it deleted."""
     COUNTERS.inc(COLLECTION_RUNS)
     COUNTERS.inc(ARTICLES_COLLECTED, new)
     COUNTERS.inc(ARTICLES_UPDATED, updated)
     COUNTERS.inc(FEED_FAILURES, failed)
+    COUNTERS.inc(ARTICLES_PRUNED, pruned)
 
 
 __all__ = [
     "ARTICLES_COLLECTED",
+    "ARTICLES_PRUNED",
     "ARTICLES_UPDATED",
     "COLLECTION_RUNS",
     "COUNTERS",

@@ -508,6 +508,36 @@ class Store:
             self._refresh_story_times(connection, stories - set(emptied))
             return len(found)
 
+    def prune_articles(
+        self, published_before: datetime, *, batch_size: int = 1000, max_batches: int | None = None
+    ) -> int:
+        """Delete the articles published before ``published_before``, oldest ids first, as
+        :meth:`delete_articles` does; returns how many.
+
+        Each batch of ``batch_size`` is its own transaction, so a search or a collection
+        waits for one batch at most; ``max_batches`` bounds one call's work (the rest is
+        left for the next call).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, not {batch_size}")
+        cutoff = _aware(published_before, "published_before")
+        stmt = (
+            select(Article.id)
+            .where(Article.published_at < cutoff)
+            .order_by(Article.id)
+            .limit(batch_size)
+        )
+        deleted = 0
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            with self._read() as session:
+                ids = session.scalars(stmt).all()
+            if not ids:
+                break
+            deleted += self.delete_articles(ids)
+            batches += 1
+        return deleted
+
     # -- search --------------------------------------------------------------------
 
     def find(self, text: str, *, now: datetime, limit: int = 5, offset: int = 0) -> SearchResults:

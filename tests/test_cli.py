@@ -6,13 +6,15 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.cli import EXIT_DATABASE, EXIT_OK, EXIT_USAGE, main
+from bot.wiring import TEST_CLOCK_VARIABLE
 from tests.feedserver import FeedServer
-from tests.test_collect import HUB_EN, SOLAR_EN, rss
+from tests.test_collect import HUB_EN, SOLAR_EN, T0, rss
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +124,31 @@ def test_collect_once_prints_a_report_and_exits_zero_when_feeds_fail(
     listing = capsys.readouterr().out
     assert "good" in listing
     assert "500" in listing
+
+
+def test_collect_once_reports_what_keep_days_left_out_and_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FeedServer() as server:
+        # The second fetch brings both entries again, ten days after they were published.
+        server.route("/feed.xml", bodies=[rss([HUB_EN]), rss([HUB_EN, SOLAR_EN])])
+        config = write_config(
+            tmp_path,
+            feed_block("astana", server.url("/feed.xml")),
+            extra="[collection]\nkeep_days = 7\n",
+        )
+        monkeypatch.setenv(TEST_CLOCK_VARIABLE, T0.isoformat())
+        assert main(["--config", str(config), "collect", "--once"]) == EXIT_OK
+        assert "1 feeds: 1 new" in capsys.readouterr().out
+
+        monkeypatch.setenv(TEST_CLOCK_VARIABLE, (T0 + timedelta(days=10)).isoformat())
+        assert main(["--config", str(config), "collect", "--once"]) == EXIT_OK
+
+    out = capsys.readouterr().out
+    [astana] = [line for line in out.splitlines() if line.startswith("astana")]
+    assert astana.split()[1:3] == ["fetched", "0"]
+    assert "2 entries past keep_days not stored" in astana
+    assert "1 article past keep_days deleted" in out
 
 
 def test_collect_once_rejects_an_unknown_feed_key(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 import threading
@@ -375,6 +376,56 @@ def test_a_feed_that_hangs_does_not_hold_back_the_articles_of_the_others(
         "slow": (FeedStatus.FETCHED, 1),
     }
     assert store.article_count() == 2
+
+
+def test_a_collection_deletes_what_the_archive_no_longer_keeps_and_stores_nothing_older(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    later = T0 + timedelta(days=10)
+
+    def item(entry: tuple[str, str, str, str], published: datetime | None) -> str:
+        guid, link, title, summary = entry
+        date = f"<pubDate>{format_datetime(published)}</pubDate>" if published else ""
+        return (
+            f"<item><guid>{guid}</guid><link>{link}</link><title>{title}</title>{date}"
+            f"<description>{summary}</description></item>"
+        )
+
+    undated = (
+        "undated-1",
+        "https://astana.example/news/undated-1",
+        "Kazakhstan opens a data centre for e-government services in Karaganda",
+        "The data centre will host the e-government systems of the region.",
+    )
+    ten_days_on = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Outlet</title>'
+        + item(HUB_EN, T0 - timedelta(hours=1))  # still in the feed, past keeping now
+        + item(MIGRANTS_RU, later - timedelta(hours=1))
+        + item(undated, None)  # no date: first seen now, kept
+        + "</channel></rss>"
+    ).encode()
+    server.route("/feed.xml", bodies=[rss([HUB_EN, SOLAR_EN]), ten_days_on])
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    collector = Collector(
+        store,
+        Classifier(load_rules()),
+        dataclasses.replace(settings(), keep=timedelta(days=7)),
+        clock=clock,
+    )
+
+    first = run(collector, force=True)
+    assert (first.new, first.pruned) == (2, 0)
+    assert store.find("Astana Hub campus", now=T0).hits
+
+    clock.now = later
+    report = run(collector, force=True)
+    [astana] = report.feeds
+    assert (astana.new, astana.expired, report.pruned) == (2, 1, 2)
+    assert store.article_count() == 2
+    assert not store.find("Astana Hub campus", now=later).hits
+    assert not store.find("Masdar solar", now=later).hits
+    assert store.find("Karaganda data centre", now=later).hits
+    assert store.find("мигранты пенсии", now=later).hits
 
 
 def test_reclassify_applies_changed_rules_to_the_archive(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from bot.config import (
     default_config_path,
     load_config,
 )
+from bot.wiring import collect_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -78,6 +80,8 @@ def test_environment_overrides_token_and_database_url(tmp_path: Path) -> None:
         (FEED.replace("https://kz", "ftp://kz"), "feeds[0].url", "http:// or https://"),
         (FEED.replace('"kursiv"', '"Kursiv Media"', 1), "feeds[0].key", "pattern"),
         (FEED + FEED, "feeds[1].key", "already used by feeds[0]"),
+        ("[collection]\nkeep_days = 3\n", "collection.keep_days", "0 (keep every article) or at"),
+        ("[collection]\nkeep_days = -1\n", "collection.keep_days", "greater than or equal"),
     ],
 )
 def test_bad_values_name_the_file_key_and_reason(
@@ -117,3 +121,9 @@ def test_default_path_prefers_local_config(tmp_path: Path) -> None:
     assert default_config_path(tmp_path) == EXAMPLE
     write(tmp_path, FEED)
     assert default_config_path(tmp_path) == tmp_path / "config.toml"
+
+
+def test_keep_days_becomes_the_collectors_retention(tmp_path: Path) -> None:
+    assert collect_settings(load_config(write(tmp_path, FEED), environ={})).keep is None
+    kept = load_config(write(tmp_path, "[collection]\nkeep_days = 30\n" + FEED), environ={})
+    assert collect_settings(kept).keep == timedelta(days=30)

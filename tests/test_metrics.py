@@ -122,6 +122,7 @@ def test_figures_follow_feeds_articles_and_digests(store: Store) -> None:
                 FeedReport("times", "The Astana Times", FeedStatus.FETCHED, new=3),
                 FeedReport("kun", "Kun.uz", FeedStatus.FAILED, error="HTTP 502"),
             ),
+            pruned=2,
         )
         hook = after_collection(store, None, failing_for=timedelta(hours=24), clock=clock)
         asyncio.run(hook(report))
@@ -132,6 +133,7 @@ def test_figures_follow_feeds_articles_and_digests(store: Store) -> None:
         assert value(second, "steppe_articles_collected_total") == 3
         assert value(second, "steppe_collection_runs_total") == 1
         assert value(second, "steppe_feed_failures_total") == 1
+        assert value(second, "steppe_articles_pruned_total") == 2
 
         # Three chats; at 00:30 UTC their digests (01:00, 02:00 and 02:00 UTC) are planned.
         with FakeBotApi() as api:

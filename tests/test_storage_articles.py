@@ -427,3 +427,54 @@ def test_search_terms_analysed_ahead_are_indexed_and_stale_ones_ignored(store: S
     assert found("wind farm") == {saved[1].id}  # stale terms: analysed again
     assert found("outdated") == set()
     assert found("households") == ids
+
+
+def test_pruning_deletes_what_was_published_before_the_cutoff_with_its_story_and_index(
+    store: Store,
+) -> None:
+    astana, gazeta = feed_ids(store)
+    month_ago = MORNING - timedelta(days=30)
+    [old_solar, old_hub, recent] = store.save_articles(
+        astana,
+        [
+            (article("old-solar", published_at=month_ago), None),
+            (article("old-hub", title="Astana Hub startups", published_at=month_ago), None),
+            (article("recent", title="Solar auction in Jizzakh"), None),
+        ],
+        [],
+        now=NOW,
+    )
+    # A story that keeps a newer article outlives its pruned one.
+    [joined] = store.save_articles(
+        gazeta, [(article("old-solar-ru", published_at=MORNING), old_hub.story_id)], [], now=NOW
+    )
+    assert store.find("Astana Hub startups", now=NOW).hits
+
+    cutoff = MORNING - timedelta(days=7)
+    assert store.prune_articles(cutoff) == 2
+    assert store.article_count() == 2
+    assert store.story(old_solar.story_id) is None
+    story = store.story(old_hub.story_id)
+    assert story is not None
+    assert story.article_ids == (joined.id,)
+    assert store.classification_of(old_solar.id) is None
+    assert not store.find("Astana Hub startups", now=NOW).hits
+    assert [hit.article_id for hit in store.find("Jizzakh", now=NOW).hits] == [recent.id]
+    assert store.prune_articles(cutoff) == 0
+
+
+def test_pruning_in_bounded_batches_leaves_the_rest_for_the_next_call(store: Store) -> None:
+    astana, _ = feed_ids(store)
+    old = MORNING - timedelta(days=30)
+    store.save_articles(
+        astana, [(article(f"old-{n}", published_at=old), None) for n in range(5)], [], now=NOW
+    )
+    cutoff = MORNING - timedelta(days=7)
+    assert store.prune_articles(cutoff, batch_size=2, max_batches=2) == 4
+    assert store.article_count() == 1
+    assert store.prune_articles(cutoff, batch_size=2, max_batches=2) == 1
+    assert store.article_count() == 0
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.prune_articles(datetime(2025, 6, 1))  # noqa: DTZ001 - the naive time refused
+    with pytest.raises(ValueError, match="batch_size"):
+        store.prune_articles(cutoff, batch_size=0)
