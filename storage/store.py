@@ -511,8 +511,8 @@ class Store:
     def prune_articles(
         self, published_before: datetime, *, batch_size: int = 1000, max_batches: int | None = None
     ) -> int:
-        """Delete the articles published before ``published_before``, oldest ids first, as
-        :meth:`delete_articles` does; returns how many.
+        """Delete the articles published before ``published_before``, the oldest first,
+        as :meth:`delete_articles` does; returns how many.
 
         Each batch of ``batch_size`` is its own transaction, so a search or a collection
         waits for one batch at most; ``max_batches`` bounds one call's work (the rest is
@@ -524,7 +524,7 @@ class Store:
         stmt = (
             select(Article.id)
             .where(Article.published_at < cutoff)
-            .order_by(Article.id)
+            .order_by(Article.published_at)  # the index's order: no sort of the backlog
             .limit(batch_size)
         )
         deleted = 0
