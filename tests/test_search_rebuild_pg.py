@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from storage import ArticleInput, Classification, Store, check
-from storage.search import service
-from storage.search.index import AnalysedRow, SearchIndex, TsvectorIndex
+from storage.search import index, service
+from storage.search.index import AnalysedRow, IndexText, SearchIndex, TsvectorIndex
 from tests.conftest import backend
 from tests.test_search import DOCS, NOW, Doc, _input, found, load
 
@@ -287,3 +287,30 @@ def test_a_reader_holding_either_table_outlasts_the_swap_and_neither_is_aborted(
         reader.commit()
     assert rebuild.outcome() == len(DOCS)
     assert found(store, ids, "Qazaqstan") == {"qazaqstan"}
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        ("Astana Hub", "Astana Hub hosts startups; the hub grows. IT-хаб Ташкента и IT-хабы."),
+        ("", "solar " * 200 + "wind"),  # within the fast literal's bounds
+        ("solar", "solar " * 300),  # past 255 positions of one lexeme
+        ("", " ".join(f"word{n}" for n in range(17_000))),  # positions past 16383
+        ("", ""),
+    ],
+)
+def test_the_documents_literal_reads_as_the_grouped_one(
+    engine: sa.Engine, title: str, body: str
+) -> None:
+    """The literal written for an article (each occurrence apart where PostgreSQL's
+    limits allow) is the same document as every term once with its positions."""
+    item = IndexText(1, title, body, "", "en", topics=("energy",), countries=("kz",))
+    titles, bodies = index.title_terms(item), index.body_terms(item)
+    facets = index.facets_literal("en", ("energy",), ("kz",))
+    with engine.connect() as connection:
+        written, grouped = connection.exec_driver_sql(
+            "SELECT CAST(%s AS tsvector)::text, CAST(%s AS tsvector)::text",
+            (index.tsvector_literal(item), f"{index._grouped_literal(titles, bodies)} {facets}"),
+        ).one()
+    assert written == grouped
+    assert "'topic:energy':16383C" in written
