@@ -347,3 +347,24 @@ def test_query_word_never_fails(word: str) -> None:
         for position in way:
             assert position
             assert all(_is_term(term) for term in position)
+
+
+def test_the_memos_size_never_changes_the_terms(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memos turn over every few words here (a rebuild's workers widen them instead):
+    # every text must still give the terms a fresh analysis gives.
+    texts = [
+        ("IT-хабы Ташкента принимают стартапы; Oʻzbekiston's e-government grows.", "ru"),
+        ("Astana Hub's startups and the Kazakhstan energies of 2026", "en"),
+        ("Қазақстан мен Өзбекстан IT-хабтары", "kk"),
+    ]
+    fresh = [index_terms(text, language) for text, language in texts]
+    monkeypatch.setattr(analyser, "_memo_limit", analyser.MEMO_LIMIT)  # restored afterwards
+    analyser.widen_memo(2)
+    # So that every chunk is learnt again, two to a generation.
+    for entries in analyser._ENTRIES.values():
+        entries.clear()
+    for chunks in analyser._CHUNKS.values():
+        chunks.clear()
+    assert [index_terms(text, language) for text, language in texts * 3] == fresh * 3
+    with pytest.raises(ValueError, match="positive"):
+        analyser.widen_memo(0)

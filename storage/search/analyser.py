@@ -272,13 +272,31 @@ class _Entry(NamedTuple):
     """Index term of each part, ``None`` for a stopword or an over-long word."""
 
 
+#: Entries each memo (:class:`_Entries`, :class:`_Chunks`) holds before it starts a new
+#: generation.
+MEMO_LIMIT: Final = 200_000
+_memo_limit = MEMO_LIMIT
+
+
+def widen_memo(limit: int) -> None:
+    """Let this process's memos hold ``limit`` entries each before they turn over.
+
+    For processes that analyse a whole archive and then exit (a rebuild's workers): a
+    long tail of rare words makes the default turn over so often that a third of the
+    words miss; a larger memo trades memory (up to twice ``limit`` entries each while
+    a generation turns over) for time. Results never depend on it.
+    """
+    global _memo_limit  # noqa: PLW0603 - the process-wide setting this function exists for
+    if limit < 1:
+        raise ValueError(f"limit must be positive, not {limit}")
+    _memo_limit = limit
+
+
 class _Entries(dict[str, _Entry]):
     """Raw word -> :class:`_Entry` for one stemming mode, filled on first use.
 
     News vocabulary repeats, so nearly every word costs one dict lookup.
     """
-
-    LIMIT: Final = 200_000
 
     def __init__(self, stemmed: bool) -> None:
         super().__init__()
@@ -286,7 +304,7 @@ class _Entries(dict[str, _Entry]):
         self._old: dict[str, _Entry] = {}
 
     def __missing__(self, raw: str) -> _Entry:
-        if len(self) >= self.LIMIT:
+        if len(self) >= _memo_limit:
             # Two generations bound the memory without forgetting the common words
             # all at once: what was used since the last turn is carried over on use.
             # Results never depend on the memo.
@@ -344,7 +362,7 @@ class _Chunks(dict[str, tuple[tuple[str, ...], tuple[str, ...]]]):
         self._old: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     def __missing__(self, chunk: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        if len(self) >= _Entries.LIMIT:
+        if len(self) >= _memo_limit:
             self._old = dict(self)  # two generations, as in _Entries
             self.clear()
         value = self._old.get(chunk)

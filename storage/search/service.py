@@ -21,7 +21,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Executable, func, insert, select, update
 
 from storage.models import Article, ArticleCountry, ArticleTopic, Feed, SearchIndexState
-from storage.search.analyser import ANALYSER_VERSION
+from storage.search.analyser import ANALYSER_VERSION, widen_memo
 from storage.search.index import AnalysedRow, IndexText, SearchIndex
 from storage.search.matching import TextMatch, text_match
 from storage.search.query import is_too_long, parse_query
@@ -38,6 +38,9 @@ REBUILD_BATCH: Final = 2000
 #: A rebuild of at least this many articles is analysed in worker processes (starting
 #: them takes about a second).
 PARALLEL_MIN_ARTICLES: Final = 20_000
+#: Entries of the analyser's memos in a rebuild's worker processes
+#: (:func:`storage.search.analyser.widen_memo`).
+REBUILD_MEMO_LIMIT: Final = 500_000
 #: How much of a SQLite database searches read through a memory map (SQLite caps it at
 #: its compile-time limit, 2 GB by default; the rest is read as usual).
 SQLITE_SEARCH_MMAP_BYTES: Final = 1 << 31
@@ -214,7 +217,12 @@ def _analysed_batches(connection: Connection, index: SearchIndex) -> Iterator[li
     # Analysis is nearly all of a rebuild's CPU time and needs nothing but the text:
     # spawned (not forked: the caller may have threads) processes do it, a few batches
     # ahead, and the results are written in order as they come.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=widen_memo,
+        initargs=(REBUILD_MEMO_LIMIT,),
+    )
     pending: deque[tuple[Future[list[AnalysedRow]], list[tuple[Any, ...]]]] = deque()
     try:
         for batch in batches:
