@@ -281,10 +281,10 @@ _memo_limit = MEMO_LIMIT
 def widen_memo(limit: int) -> None:
     """Let this process's memos hold ``limit`` entries each before they turn over.
 
-    For processes that analyse a whole archive and then exit (a rebuild's workers): a
-    long tail of rare words makes the default turn over so often that a third of the
-    words miss; a larger memo trades memory (up to twice ``limit`` entries each while
-    a generation turns over) for time. Results never depend on it.
+    For processes that analyse a whole archive and then exit (a rebuild's workers): on
+    a long tail of rare words the default turns over often and words seen before are
+    analysed again; a larger memo trades memory (up to twice ``limit`` entries each
+    while a generation turns over) for time. Results never depend on it.
     """
     global _memo_limit  # noqa: PLW0603 - the process-wide setting this function exists for
     if limit < 1:
