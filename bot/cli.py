@@ -49,8 +49,13 @@ from jobs.telemetry import log_event
 from storage import FeedState, MigrationError, StorageError, Store, mask_url
 from storage import check as check_schema
 from storage import upgrade as upgrade_schema
-from storage.ops import BackupNotSupportedError
+from storage.ops import (
+    BackupNotSupportedError,
+    CompactNotSupportedError,
+    DatabaseInUseError,
+)
 from storage.ops import backup as backup_database
+from storage.ops import compact as compact_database
 from storage.search.results import SearchStatus
 
 log = logging.getLogger("steppe")
@@ -150,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the backup file, or a directory for a timestamped one "
         "(default: <data_dir>/backups/steppe-YYYYmmdd-HHMMSS.db)",
     )
+    db_commands.add_parser(
+        "compact",
+        help="rewrite the SQLite file (VACUUM) with the service stopped: "
+        "reclaim deleted articles' space, upgrade to 16 KB pages",
+    )
     return parser
 
 
@@ -197,6 +207,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "db":
         if args.db_command == "backup":
             return _backup(settings, args.path, sys.stdout)
+        if args.db_command == "compact":
+            return _compact(settings, sys.stdout)
         return _db(args.db_command, settings, sys.stdout)
     if command == "find":
         return _find(settings, " ".join(args.query), args.limit, args.page, sys.stdout)
@@ -309,6 +321,30 @@ def _backup(settings: Settings, path: Path | None, out: TextIO) -> int:
             return EXIT_USAGE
     print(
         f"backup written: {result.path} ({result.bytes} bytes, {result.articles} articles)",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _compact(settings: Settings, out: TextIO) -> int:
+    """``steppe db compact``: exit 0 when done, 2 on PostgreSQL, 3 while the database is
+    in use (or missing)."""
+    try:
+        result = compact_database(settings.database_url)
+    except CompactNotSupportedError as exc:
+        print(f"steppe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DatabaseInUseError as exc:
+        print(f"steppe: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    pages = (
+        f"{result.page_size} B pages"
+        if result.page_size == result.page_size_before
+        else f"pages {result.page_size_before} -> {result.page_size} B"
+    )
+    print(
+        f"compacted {result.path}: {result.bytes_before:,} -> {result.bytes_after:,} bytes"
+        f" ({pages})",
         file=out,
     )
     return EXIT_OK

@@ -9,7 +9,9 @@ Functions over an open :class:`~storage.store.Store` (they share its engine):
 * :func:`feed_alert_view` and :func:`save_feed_alerts` — each enabled feed's health
   beside its alert state (table ``feed_alerts``), for :mod:`jobs.feed_alerts`;
 * :func:`backup` — a consistent copy of a SQLite database while the bot runs
-  (SQLite's online backup API); PostgreSQL is refused, pointing to ``pg_dump``.
+  (SQLite's online backup API); PostgreSQL is refused, pointing to ``pg_dump``;
+* :func:`compact` — a SQLite file rewritten (``VACUUM``) with the service stopped:
+  free pages back to the file system, 16 KB pages for a database made with 4 KB.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, func, or_, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import case, delete, func, make_url, or_, select
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from storage.errors import StorageError
+from storage.engine import SQLITE_PAGE_SIZE
+from storage.errors import DatabaseUnavailableError, StorageError
 from storage.models import Article, Chat, Delivery, Feed, FeedAlert
 from storage.records import DELIVERY_PENDING, DELIVERY_SENDING, DELIVERY_SENT
 
@@ -40,6 +43,14 @@ LATE_WINDOW = timedelta(days=1)
 
 class BackupNotSupportedError(StorageError):
     """The database is not a SQLite file (PostgreSQL has ``pg_dump`` for this)."""
+
+
+class CompactNotSupportedError(StorageError):
+    """The database is not a SQLite file (PostgreSQL's autovacuum reclaims space)."""
+
+
+class DatabaseInUseError(StorageError):
+    """Another process has the SQLite database open; stop it first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +292,78 @@ def backup(store: Store, target: Path) -> BackupResult:
     return BackupResult(path=target, bytes=target.stat().st_size, articles=articles)
 
 
+@dataclass(frozen=True, slots=True)
+class CompactResult:
+    path: Path
+    bytes_before: int
+    """The database file with its write-ahead log, before."""
+    bytes_after: int
+    page_size_before: int
+    page_size: int
+
+
+def compact(database_url: str) -> CompactResult:
+    """Rewrite a SQLite database with ``VACUUM``, in the pages new databases get
+    (:data:`storage.engine.SQLITE_PAGE_SIZE`).
+
+    The pages freed by deleted articles go back to the file system, and a database
+    created with 4 KB pages gets 16 KB ones. ``VACUUM`` needs free disk space about the
+    size of the database, and the database to itself: while another process has it
+    open (``steppe run``), this raises :class:`DatabaseInUseError` and changes nothing.
+    Raises :class:`CompactNotSupportedError` for PostgreSQL,
+    :class:`DatabaseUnavailableError` when there is no such file.
+    """
+    try:
+        url = make_url(database_url)
+    except ArgumentError as exc:
+        raise DatabaseUnavailableError(f"not a database URL: {exc}") from None
+    if url.get_backend_name() != "sqlite":
+        raise CompactNotSupportedError(
+            f"steppe db compact rewrites SQLite files only; this database is "
+            f"{url.get_backend_name()}: PostgreSQL's autovacuum reclaims the space of "
+            "deleted rows (VACUUM FULL would rewrite the tables, locking them)"
+        )
+    path = Path(url.database or "")
+    if not url.database or not path.is_file():
+        raise DatabaseUnavailableError(f"no SQLite database file at {path}")
+    before = _sqlite_bytes(path)
+    # Autocommit: VACUUM cannot run in a transaction. No busy timeout: a database in
+    # use is reported at once.
+    connection = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        page_before = int(connection.execute("PRAGMA page_size").fetchone()[0])
+        # The page size of a WAL database cannot change: leaving WAL needs the
+        # database to ourselves, which is also what VACUUM needs.
+        mode = str(connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0])
+        if mode.lower() != "delete":
+            raise DatabaseInUseError(_in_use(path))
+        try:
+            connection.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
+            connection.execute("VACUUM")
+        finally:
+            connection.execute("PRAGMA journal_mode = WAL")
+        page_after = int(connection.execute("PRAGMA page_size").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseInUseError(_in_use(path)) from exc
+        raise StorageError(f"compacting {path} failed: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StorageError(f"compacting {path} failed: {exc}") from exc
+    finally:
+        connection.close()
+    return CompactResult(path, before, _sqlite_bytes(path), page_before, page_after)
+
+
+def _in_use(path: Path) -> str:
+    return f"{path} is in use by another process: stop steppe first, then compact it"
+
+
+def _sqlite_bytes(path: Path) -> int:
+    """The database file and its write-ahead log, if any."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"expected a timezone-aware datetime, got naive {value}")
@@ -290,10 +373,14 @@ def _aware(value: datetime) -> datetime:
 __all__ = [
     "BackupNotSupportedError",
     "BackupResult",
+    "CompactNotSupportedError",
+    "CompactResult",
+    "DatabaseInUseError",
     "FeedAlertState",
     "FeedAlertView",
     "OpsSnapshot",
     "backup",
+    "compact",
     "feed_alert_view",
     "ping",
     "save_feed_alerts",
