@@ -1,6 +1,7 @@
 """What the operator's tools read and keep: metrics figures, health, feed alerts, backups.
 
-Functions over an open :class:`~storage.store.Store` (they share its engine):
+Functions over an open :class:`~storage.store.Store` (they share its engine), but
+:func:`compact`, which takes the URL: it needs the database to itself:
 
 * :func:`snapshot` — a few aggregate queries, cheap enough to run at every
   Prometheus scrape: feeds ok/failing, articles, the digest ledger by state, late
