@@ -317,6 +317,11 @@ class Fts5Index(SearchIndex):
         self.remove(connection, indexed_texts(connection, [item.article_id for item in items]))
         self.add(connection, items)
 
+    def _text_filter_conditions(self, query: ParsedQuery, params: dict[str, Any]) -> list[str]:
+        # Topics and countries tested on the index's rowid, not a.id: SQLite then tests
+        # each match before it reads the match's article row, not after.
+        return _filter_conditions(query, params, article_id="article_fts.rowid")
+
     def _text_sql(self, conditions: list[str]) -> str:
         where = "".join(f" AND {condition}" for condition in conditions)
         # FTS5 hands rows out in descending rowid order itself, so the LIMIT stops
@@ -661,7 +666,11 @@ _FILTER_ONLY: Final = (
 )
 
 
-def _filter_conditions(query: ParsedQuery, params: dict[str, Any]) -> list[str]:
+def _filter_conditions(
+    query: ParsedQuery, params: dict[str, Any], *, article_id: str = "a.id"
+) -> list[str]:
+    """SQL conditions of ``query``'s filters on ``articles AS a``; the topic and country
+    tests name the article by ``article_id`` (another column equal to ``a.id``)."""
     conditions: list[str] = []
     if query.languages:
         conditions.append("a.language IN :languages")
@@ -672,13 +681,13 @@ def _filter_conditions(query: ParsedQuery, params: dict[str, Any]) -> list[str]:
     if query.topics:
         conditions.append(
             "EXISTS (SELECT 1 FROM article_topics AS t"
-            " WHERE t.article_id = a.id AND t.topic IN :topics)"
+            f" WHERE t.article_id = {article_id} AND t.topic IN :topics)"
         )
         params["topics"] = sorted(query.topics)
     if query.countries:
         conditions.append(
             "EXISTS (SELECT 1 FROM article_countries AS c"
-            " WHERE c.article_id = a.id AND c.country IN :countries)"
+            f" WHERE c.article_id = {article_id} AND c.country IN :countries)"
         )
         params["countries"] = sorted(query.countries)
     return conditions
