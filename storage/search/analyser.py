@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -323,10 +324,11 @@ class _Entries(dict[str, _Entry]):
         return _stem(folded) if self._stemmed else folded
 
     def _learn(self, raw: str) -> _Entry:
-        parts = _PART.findall(raw)
-        if len(parts) == 1:  # the common case: not a compound
+        # Only a hyphen makes a compound (:data:`_RAW`): without one, ``raw`` is one part.
+        if "-" not in raw and "\u2010" not in raw and "\u2011" not in raw:
             term = self.term(_fold(raw))
             return _Entry(() if term is None else (term,), None, (term,))
+        parts = _PART.findall(raw)
         folded = [_fold(part) for part in parts]
         part_terms = tuple(self.term(f) for f in folded)
         joined = self.term("".join(folded)) if len(parts) > 1 else None
@@ -443,23 +445,24 @@ def analyse(text: str, language: str) -> tuple[list[Token], list[Compound]]:
     followed by the compounds' terms are exactly ``index_terms(text, language)``.
     """
     prepared = _prepare(text)
-    starts, ends = _offsets(text, prepared)
+    mapped_starts, mapped_ends = _offsets(text, prepared)
+    # Unchanged by NFKC: offsets map to themselves (indexing a range is cheap).
+    starts: Sequence[int] = range(len(prepared)) if mapped_starts is None else mapped_starts
+    ends: Sequence[int] = range(1, len(prepared) + 1) if mapped_ends is None else mapped_ends
     entries = _entries(language)
     found: list[Token] = []
     compounds: list[Compound] = []
     for match in _RAW.finditer(prepared):
         entry = entries[match.group()]
+        part_terms = entry.part_terms
+        if len(part_terms) == 1:  # a word, not a compound: nearly all of them
+            start, end = match.span()
+            found.append(Token(starts[start], ends[end - 1], part_terms[0]))
+            continue
         first = len(found)
-        if len(entry.part_terms) == 1:
-            spans = [match.span()]
-        else:
-            base = match.start()
-            spans = [(base + m.start(), base + m.end()) for m in _PART.finditer(match.group())]
-        for (start, end), term in zip(spans, entry.part_terms, strict=True):
-            if starts is None or ends is None:
-                found.append(Token(start, end, term))
-            else:
-                found.append(Token(starts[start], ends[end - 1], term))
+        base = match.start()
+        for part, term in zip(_PART.finditer(match.group()), part_terms, strict=True):
+            found.append(Token(starts[base + part.start()], ends[base + part.end() - 1], term))
         if entry.joined is not None:
             compounds.append(Compound(first, len(found), entry.joined))
     return found, compounds
