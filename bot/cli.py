@@ -49,11 +49,7 @@ from jobs.telemetry import log_event
 from storage import FeedState, MigrationError, StorageError, Store, mask_url
 from storage import check as check_schema
 from storage import upgrade as upgrade_schema
-from storage.ops import (
-    BackupNotSupportedError,
-    CompactNotSupportedError,
-    DatabaseInUseError,
-)
+from storage.ops import BackupNotSupportedError, CompactNotSupportedError
 from storage.ops import backup as backup_database
 from storage.ops import compact as compact_database
 from storage.search.results import SearchStatus
@@ -327,16 +323,13 @@ def _backup(settings: Settings, path: Path | None, out: TextIO) -> int:
 
 
 def _compact(settings: Settings, out: TextIO) -> int:
-    """``steppe db compact``: exit 0 when done, 2 on PostgreSQL, 3 while the database is
-    in use (or missing)."""
+    """``steppe db compact``: exit 0 when done, 2 on PostgreSQL; while the database is
+    in use (or missing) the storage error gives 3, as for every command."""
     try:
         result = compact_database(settings.database_url)
     except CompactNotSupportedError as exc:
         print(f"steppe: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except DatabaseInUseError as exc:
-        print(f"steppe: {exc}", file=sys.stderr)
-        return EXIT_DATABASE
     pages = (
         f"{result.page_size} B pages"
         if result.page_size == result.page_size_before
