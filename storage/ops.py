@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, func, make_url, or_, select
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy.exc import DBAPIError
 
-from storage.engine import SQLITE_PAGE_SIZE
+from storage.engine import SQLITE_PAGE_SIZE, parse_url
 from storage.errors import DatabaseUnavailableError, StorageError
 from storage.models import Article, Chat, Delivery, Feed, FeedAlert
 from storage.records import DELIVERY_PENDING, DELIVERY_SENDING, DELIVERY_SENT
@@ -314,17 +314,14 @@ def compact(database_url: str) -> CompactResult:
     Raises :class:`CompactNotSupportedError` for PostgreSQL,
     :class:`DatabaseUnavailableError` when there is no such file.
     """
-    try:
-        url = make_url(database_url)
-    except ArgumentError as exc:
-        raise DatabaseUnavailableError(f"not a database URL: {exc}") from None
+    url = parse_url(database_url)  # as the store reads it; a bad URL is never echoed
     if url.get_backend_name() != "sqlite":
         raise CompactNotSupportedError(
             f"steppe db compact rewrites SQLite files only; this database is "
             f"{url.get_backend_name()}: PostgreSQL's autovacuum reclaims the space of "
             "deleted rows (VACUUM FULL would rewrite the tables, locking them)"
         )
-    path = Path(url.database or "")
+    path = Path(url.database or "").expanduser()
     if not url.database or not path.is_file():
         raise DatabaseUnavailableError(f"no SQLite database file at {path}")
     before = _sqlite_bytes(path)
