@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -267,6 +268,67 @@ def test_a_failed_rebuild_leaves_the_old_index(
         rebuild_in(engine)
     assert found(store, ids, "Qazaqstan") == {"qazaqstan"}
     check(database_url)
+
+
+def access(connection: sa.Connection) -> tuple[str, set[tuple[str, str, bool]]]:
+    """``article_search``'s owner, and who else may do what on it (``PUBLIC`` for all)."""
+    owner = connection.exec_driver_sql(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'article_search'::regclass"
+    ).scalar_one()
+    granted = connection.exec_driver_sql(
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,"
+        " a.privilege_type, a.is_grantable"
+        " FROM pg_class AS c, aclexplode(c.relacl) AS a"
+        " WHERE c.oid = 'article_search'::regclass AND a.grantee <> c.relowner"
+    ).all()
+    return owner, {(role, privilege, grantable) for role, privilege, grantable in granted}
+
+
+@pytest.fixture
+def roles(engine: sa.Engine) -> Iterator[tuple[str, str]]:
+    """Two throw-away roles, an owner and a reader, with names that need quoting; what
+    they own goes back to the test's role and their privileges are revoked after."""
+    suffix = uuid.uuid4().hex[:8]
+    made = (f"steppe owner 100% {suffix}", f'steppe "reader" {suffix}')
+    with engine.begin() as connection:
+        for role in made:
+            connection.exec_driver_sql(f"CREATE ROLE {quoted(role)} NOLOGIN")
+    try:
+        yield made
+    finally:
+        with engine.begin() as connection:
+            for role in made:
+                connection.exec_driver_sql(f"REASSIGN OWNED BY {quoted(role)} TO current_user")
+                connection.exec_driver_sql(f"DROP OWNED BY {quoted(role)}")
+                connection.exec_driver_sql(f"DROP ROLE {quoted(role)}")
+            connection.exec_driver_sql("REVOKE ALL ON article_search FROM PUBLIC")
+
+
+def quoted(role: str) -> str:
+    """A role name as an SQL identifier (``%`` doubled for the driver's placeholders)."""
+    return '"' + role.replace('"', '""').replace("%", "%%") + '"'
+
+
+def test_a_rebuild_keeps_the_owner_and_the_privileges_of_the_index(
+    store: Store, engine: sa.Engine, roles: tuple[str, str]
+) -> None:
+    ids = load(store)
+    owner, reader = roles
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"ALTER TABLE article_search OWNER TO {quoted(owner)}")
+        connection.exec_driver_sql(
+            f"GRANT SELECT ON article_search TO {quoted(reader)} WITH GRANT OPTION"
+        )
+        connection.exec_driver_sql("GRANT REFERENCES ON article_search TO PUBLIC")
+        before = access(connection)
+    assert before == (
+        owner,
+        {("PUBLIC", "REFERENCES", False), (reader, "SELECT", True)},
+    )
+    assert store.rebuild_search_index(now=NOW) == len(DOCS)
+    with engine.connect() as connection:
+        assert access(connection) == before
+    assert found(store, ids, "Qazaqstan") == {"qazaqstan"}
 
 
 @pytest.mark.parametrize("first", ["articles", "article_search"])

@@ -401,6 +401,7 @@ class TsvectorIndex(SearchIndex):
             "CREATE TABLE article_search_new"
             " (article_id integer NOT NULL, document tsvector NOT NULL)"
         )
+        _carry_over_access(connection)
         raw = connection.connection.driver_connection
         if not isinstance(raw, psycopg.Connection):  # pragma: no cover - the only driver
             raise TypeError(f"PostgreSQL rebuild needs psycopg 3, not {type(raw)}")
@@ -579,6 +580,44 @@ def _lock_for_swap(connection: Connection) -> None:
                 raise
             if attempt == 1:
                 log.info("search index rebuild: waiting for readers to let the swap in")
+
+
+def _carry_over_access(connection: Connection) -> None:
+    """Give ``article_search_new`` the owner and the table privileges ``article_search``
+    has, so that a role an operator granted access to (a read-only reporting role, a
+    second service) keeps it after a rebuild.
+
+    The statements are written by the server from its catalogue (``aclexplode``, role
+    names through ``quote_ident``), not from anything read back into Python. Column
+    privileges are not carried over.
+    """
+    statements = connection.exec_driver_sql(_PG_ACCESS_STATEMENTS).scalars().all()
+    for statement in statements:
+        # A role's name may hold "%", which the driver would read as a placeholder.
+        connection.exec_driver_sql(statement.replace("%", "%%"))
+
+
+#: The ``ALTER TABLE ... OWNER`` (when the owner is another role than the rebuild's)
+#: and the ``GRANT`` statements that give ``article_search_new`` the access
+#: ``article_search`` has (grantee 0 is PUBLIC). A table whose privileges were never
+#: changed has no ACL: the owner's defaults, which the new table has too.
+_PG_ACCESS_STATEMENTS: Final = """
+SELECT statement FROM (
+    SELECT 0, format('ALTER TABLE article_search_new OWNER TO %%I', pg_get_userbyid(c.relowner))
+    FROM pg_class AS c
+    WHERE c.oid = 'article_search'::regclass AND c.relowner <> current_user::regrole
+    UNION ALL
+    SELECT 1, format(
+        'GRANT %%s ON article_search_new TO %%s%%s',
+        acl.privilege_type,
+        CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(acl.grantee)) END,
+        CASE WHEN acl.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
+    )
+    FROM pg_class AS c, aclexplode(c.relacl) AS acl
+    WHERE c.oid = 'article_search'::regclass AND acl.grantee <> c.relowner
+) AS access (step, statement)
+ORDER BY step
+"""
 
 
 def search_index_for(dialect_name: str) -> SearchIndex:
