@@ -587,8 +587,8 @@ def _carry_over_access(connection: Connection) -> None:
     has, so that a role an operator granted access to (a read-only reporting role, a
     second service) keeps it after a rebuild.
 
-    The statements are written by the server from its catalogue (``aclexplode``, role
-    names through ``quote_ident``), not from anything read back into Python. Column
+    The server writes the statements from its catalogue (``aclexplode``), quoting the
+    role names itself (``quote_ident``, ``%I``); Python only runs them. Column
     privileges are not carried over.
     """
     statements = connection.exec_driver_sql(_PG_ACCESS_STATEMENTS).scalars().all()
