@@ -69,7 +69,12 @@ CANDIDATES: Final = 500
 TITLE_WEIGHT: Final = 4.0
 #: PostgreSQL: milliseconds the planner's own plan of a query with a phrase may take
 #: before the query is read through the GIN index instead (:meth:`TsvectorIndex.candidates`).
-_PG_PHRASE_PLAN_MS: Final = 150
+#: The plans that win finish well within it (a common phrase: a few ms of walking the
+#: newest articles); those that take longer are mostly as fast through the GIN index.
+#: At a million articles, 40 against 150 ms took the 150 benchmark phrases' p99 from
+#: 266-354 to 161-200 ms and their mean from 24-35 to 20-24 ms (bench/search.py's
+#: queries, alternating runs).
+_PG_PHRASE_PLAN_MS: Final = 40
 #: PostgreSQL's SQLSTATE for a statement cancelled by ``statement_timeout``.
 _QUERY_CANCELED: Final = "57014"
 #: The weights of a PostgreSQL document's words (title A, body D), without its facets (C).
