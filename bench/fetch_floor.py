@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
-import multiprocessing
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ from typing import Any, cast
 
 import httpx
 
-from bench.collect import NOW, make_feed, serve, time_feedparser
+from bench.collect import NOW, etag_of, make_feed, start_server, time_feedparser
 from jobs import heap
 from jobs.classify import Classifier, load_rules
 from jobs.collect import Collector, CollectSettings
@@ -149,12 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bodies = {f"/feed/{i}.xml": make_feed(i, ITEMS_PER_FEED) for i in range(args.feeds)}
     paths = list(bodies)
-    etags = {path: f'"{hashlib.sha256(body).hexdigest()[:16]}"' for path, body in bodies.items()}
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    server = context.Process(target=serve, args=(bodies, ports), daemon=True)
-    server.start()
-    port = ports.get(timeout=30)
+    etags = {path: etag_of(body) for path, body in bodies.items()}
+    server, port = start_server(bodies)
     urls = [f"http://127.0.0.1:{port}{path}" for path in paths]
     tags = [etags[path] for path in paths]
 
