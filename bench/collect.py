@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(rounds, key=lambda r: r.peak_mb)
     helpers, main_peak, peak = worst.helpers_mb, worst.main_mb, worst.peak_mb
     worker_peak = max(helpers.values(), default=0.0)
-    new = rounds[0].new
+    new = min(r.new for r in rounds)
     stored = min(r.stored for r in rounds)
     failed = max(r.failed for r in rounds)
 
@@ -544,11 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  main process CPU:            {first_cpu:8.2f} s "
-        f"({first_cpu / new * 1e6:.0f} us per item)"
+        f"({first_cpu / max(new, 1) * 1e6:.0f} us per item)"
     )
     print(
         f"  worker processes CPU:        {workers_cpu:8.2f} s "
-        f"({workers_cpu / new * 1e6:.0f} us per item)"
+        f"({workers_cpu / max(new, 1) * 1e6:.0f} us per item)"
     )
     print(f"  worker start-up (once):      {median(lambda r: r.startup_seconds):8.2f} s")
     print(f"  vs feedparser default:       {speedup:8.2f}x   (target >= 3x)")
