@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -230,6 +230,18 @@ def make_feed(index: int, items: int) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+#: How the benchmark's collections fetch: 16 connections, all to the one loopback host.
+FETCH = FetchSettings(max_connections=16, max_per_host=16)
+
+
+def feed_specs(urls: Sequence[str]) -> list[FeedSpec]:
+    """The benchmark's outlets, one per feed URL."""
+    return [
+        FeedSpec(key=f"outlet{i}", name=f"Outlet {i}", url=url, language=None, country="kz")
+        for i, url in enumerate(urls)
+    ]
+
+
 def etag_of(body: bytes) -> str:
     """The ETag :func:`serve` sends with ``body``."""
     return f'"{hashlib.sha256(body).hexdigest()[:16]}"'
@@ -402,20 +414,9 @@ def collect_round(
     with tempfile.TemporaryDirectory() as scratch:
         store = Store.open(f"sqlite:///{scratch}/bench.db")
         store.sync_feeds(
-            [
-                FeedSpec(
-                    key=f"outlet{i}",
-                    name=f"Outlet {i}",
-                    url=f"http://127.0.0.1:{port}/feed/{i}.xml",
-                    language=None,
-                    country="kz",
-                )
-                for i in range(feeds)
-            ]
+            feed_specs([f"http://127.0.0.1:{port}/feed/{i}.xml" for i in range(feeds)])
         )
-        settings = CollectSettings(
-            fetch=FetchSettings(max_connections=16, max_per_host=16), workers=workers
-        )
+        settings = CollectSettings(fetch=FETCH, workers=workers)
         with Collector(store, Classifier(load_rules()), settings, clock=lambda: NOW) as collector:
             # `steppe run` starts its workers once at start-up; time them apart.
             started = time.perf_counter()

@@ -37,16 +37,24 @@ from typing import Any, cast
 
 import httpx
 
-from bench.collect import NOW, etag_of, make_feed, start_server, time_feedparser
+from bench.collect import (
+    FETCH,
+    NOW,
+    etag_of,
+    feed_specs,
+    make_feed,
+    start_server,
+    time_feedparser,
+)
 from jobs import heap
 from jobs.classify import Classifier, load_rules
 from jobs.collect import Collector, CollectSettings
-from jobs.fetch import FeedFetcher, FetchSettings, FetchStatus
-from storage import FeedSpec, Store
+from jobs.fetch import FeedFetcher, FetchStatus
+from storage import Store
 from storage.records import Validators
 
 ITEMS_PER_FEED = 50
-CONNECTIONS = 16
+CONNECTIONS = FETCH.max_connections
 FIRST_TARGET = 3.0
 UNCHANGED_TARGET = 50.0
 
@@ -118,9 +126,8 @@ async def fetcher_cpu(
     urls: list[str], etags: list[str], transport: httpx.AsyncBaseTransport | None
 ) -> float:
     """CPU seconds of :class:`FeedFetcher` fetching ``urls`` conditionally (all 304)."""
-    settings = FetchSettings(max_connections=CONNECTIONS, max_per_host=CONNECTIONS)
     started = time.process_time()
-    async with FeedFetcher(settings, transport=transport) as fetcher:
+    async with FeedFetcher(FETCH, transport=transport) as fetcher:
         results = await asyncio.gather(
             *(
                 fetcher.fetch(url, Validators(etag=etag, last_modified=None, body_sha256=None))
@@ -163,15 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         store = Store.open(f"sqlite:///{scratch}/floor.db")
-        store.sync_feeds(
-            [
-                FeedSpec(key=f"outlet{i}", name=f"Outlet {i}", url=url, language=None, country="kz")
-                for i, url in enumerate(urls)
-            ]
-        )
-        settings = CollectSettings(
-            fetch=FetchSettings(max_connections=CONNECTIONS, max_per_host=CONNECTIONS)
-        )
+        store.sync_feeds(feed_specs(urls))
+        settings = CollectSettings(fetch=FETCH)
         with Collector(store, Classifier(load_rules()), settings, clock=lambda: NOW) as collector:
             collector.start()
             heap.settle()
