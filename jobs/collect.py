@@ -44,7 +44,6 @@ from storage import (
     FeedState,
     FetchRecord,
     KnownArticle,
-    SearchTerms,
     Store,
 )
 
@@ -570,12 +569,8 @@ class Collector:
         new_keys: list[TitleKeys] = []
         keep = self._settings.keep
         oldest = None if keep is None else now - keep
-        for entry, classification, terms, keys in zip(
-            entries,
-            prepared.classifications,
-            prepared.search_terms,
-            prepared.story_keys,
-            strict=True,
+        for entry, classification, keys in zip(
+            entries, prepared.classifications, prepared.story_keys, strict=True
         ):
             if len(entry.url) > MAX_URL_LENGTH or len(entry.guid) > MAX_URL_LENGTH:
                 tally.skipped += 1  # no real article needs a 2 KB address
@@ -596,7 +591,7 @@ class Collector:
                     published_at=entry.published_at,
                     keys=keys,
                 )
-                new.append((article_input(entry, classification, terms), story))
+                new.append((article_input(entry, classification), story))
                 new_keys.append(keys)
                 continue
             owner = by_url.get(entry.url)
@@ -609,7 +604,7 @@ class Collector:
                 tally.unchanged += 1
                 continue
             seen_ids.add(existing.id)
-            updated.append((existing.id, article_input(entry, classification, terms)))
+            updated.append((existing.id, article_input(entry, classification)))
         if not new and not updated:
             return tally, []
         saved = writer.save_articles(state.id, new, updated, now=now)
@@ -716,10 +711,8 @@ def _settle(outcome: asyncio.Future[_Outcome], exc: BaseException) -> None:
         outcome.exception()
 
 
-def article_input(
-    entry: ParsedEntry, classification: Classification, terms: SearchTerms
-) -> ArticleInput:
-    """What the store is given for a parsed, classified and analysed entry."""
+def article_input(entry: ParsedEntry, classification: Classification) -> ArticleInput:
+    """What the store is given for a parsed and classified entry."""
     return ArticleInput(
         guid=entry.guid,
         url=entry.url,
@@ -730,7 +723,6 @@ def article_input(
         published_at=entry.published_at,
         content_hash=entry.content_hash,
         classification=classification,
-        search_terms=terms,
     )
 
 

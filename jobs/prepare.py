@@ -31,8 +31,7 @@ from typing import Any
 from jobs.classify import Classifier
 from jobs.parse import ParsedFeed, parse_feed
 from jobs.stories import TitleKeys, title_keys
-from storage import Classification, SearchTerms
-from storage.search.terms import article_terms
+from storage import Classification
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +48,25 @@ class PrepareRequest:
 
 @dataclass(frozen=True, slots=True)
 class PreparedFeed:
-    """A parsed feed with, per entry (same order), its classification, its search-index
-    terms and its title's story keys."""
+    """A parsed feed with, per entry (same order), its classification and its title's
+    story keys.
+
+    The search index's terms are not here: the process that stores the articles
+    analyses them, for the entries it stores only (most entries of a feed fetched again
+    are in the archive already). Where each step runs is a matter of balance: in a
+    first collection this process and the storing one each take about half the work.
+    """
 
     parsed: ParsedFeed
     classifications: tuple[Classification, ...]
-    search_terms: tuple[SearchTerms, ...]
-    """What the search index stores for each entry, analysed here rather than in the
-    process that writes the archive (which is the collection's critical path)."""
     story_keys: tuple[TitleKeys, ...]
-    """Each title's :func:`jobs.stories.title_keys`, for the same reason."""
+    """Each title's :func:`jobs.stories.title_keys`: cheap, and it spares the storing
+    thread, which matches and adds every new article's title to the story index."""
 
 
 def prepare_feed(request: PrepareRequest, classifier: Classifier) -> PreparedFeed:
-    """Parse ``request.body``, classify every entry and analyse its search terms and
-    story keys. Pure;
-    never raises for bad input (a body that is not a feed comes back with
+    """Parse ``request.body``, classify every entry and compute its title's story keys.
+    Pure; never raises for bad input (a body that is not a feed comes back with
     ``parsed.error`` set)."""
     parsed = parse_feed(
         request.body,
@@ -74,21 +76,17 @@ def prepare_feed(request: PrepareRequest, classifier: Classifier) -> PreparedFee
         now=request.now,
         max_entries=request.max_entries,
     )
-    # Every entry is classified and analysed, even those the store already has: which
-    # ones are new is known only in the main process, and a second round trip to the
-    # worker would cost more than doing it for the few dozen entries of a changed feed.
+    # Every entry is classified, even those the store already has: which ones are new
+    # is known only in the main process, and a second round trip to the worker would
+    # cost more than classifying the few dozen entries of a changed feed.
     classifications = tuple(
         classifier.classify(
             entry.title, classifier_text(entry.summary, entry.content), entry.language
         )
         for entry in parsed.entries
     )
-    search_terms = tuple(
-        article_terms(entry.title, entry.summary, entry.content, entry.language)
-        for entry in parsed.entries
-    )
     story_keys = tuple(title_keys(entry.title, entry.language) for entry in parsed.entries)
-    return PreparedFeed(parsed, classifications, search_terms, story_keys)
+    return PreparedFeed(parsed, classifications, story_keys)
 
 
 def classifier_text(summary: str, content: str) -> str:

@@ -1067,7 +1067,6 @@ def _index_text(article_id: int, article: ArticleInput) -> IndexText:
         article.summary,
         article.content,
         article.language,
-        article.search_terms,
         tuple(article.classification.topics),
         tuple(article.classification.countries),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,8 +14,7 @@ import pytest
 from jobs.classify import Classifier, load_rules
 from jobs.prepare import PreparedFeed, Preparer, PrepareRequest
 from jobs.stories import key_weight, title_tokens
-from storage.search.analyser import ANALYSER_VERSION
-from storage.search.index import IndexText, body_terms, title_terms
+from storage import Classification
 from tests.test_collect import HUB_EN, MIGRANTS_RU, SOLAR_EN, rss
 
 REQUEST = PrepareRequest(
@@ -112,19 +112,22 @@ def test_the_records_a_worker_needs_come_without_the_database_layer() -> None:
     assert done.stdout.decode().strip() == "False"
 
 
-def test_search_terms_and_story_keys_are_what_the_store_and_index_would_compute() -> None:
-    # The worker analyses each entry for the search index and the story index, so the
-    # process that writes the archive does not: the results must be the same as theirs.
+def test_story_keys_are_what_the_story_index_would_compute() -> None:
+    # The worker computes each title's story keys, so the storing thread does not: they
+    # must be the keys and weights the story index would find in the title itself.
     prepared = prepare(1, REQUEST)
 
-    assert len(prepared.search_terms) == len(prepared.story_keys) == 3
-    for entry, terms, keys in zip(
-        prepared.parsed.entries, prepared.search_terms, prepared.story_keys, strict=True
-    ):
-        text = IndexText(0, entry.title, entry.summary, entry.content, entry.language)
-        assert terms.title.split() == title_terms(text)
-        assert terms.body.split() == body_terms(text)
-        assert terms.analyser_version == ANALYSER_VERSION
+    assert len(prepared.story_keys) == len(prepared.parsed.entries) == 3
+    for entry, keys in zip(prepared.parsed.entries, prepared.story_keys, strict=True):
         assert frozenset(keys) == title_tokens(entry.title, entry.language)
         assert keys == {key: key_weight(key) for key in keys}
-    assert "solar" in prepared.search_terms[1].title.split()
+    assert {"~solar", "@uz", "#500"} <= prepared.story_keys[1].keys()
+
+
+def test_a_classification_comes_back_from_a_worker_process_whole() -> None:
+    classification = Classification(
+        topics={"energy": 0.8}, countries=("uz", "kz"), evidence={"energy": ("solar",)}
+    )
+    copy = pickle.loads(pickle.dumps(classification))
+    assert copy == classification
+    assert type(copy) is Classification

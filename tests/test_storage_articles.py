@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,11 +14,8 @@ from storage import (
     ConflictError,
     FeedSpec,
     NotFoundError,
-    SearchTerms,
     Store,
 )
-from storage.search.analyser import ANALYSER_VERSION
-from storage.search.terms import article_terms
 
 NOW = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
 MORNING = datetime(2025, 6, 2, 3, 15, tzinfo=UTC)
@@ -403,30 +399,6 @@ def test_an_article_writer_that_fails_writes_nothing(store: Store) -> None:
         save_twice()
     assert store.article_count() == 0
     assert store.find("solar", now=NOW).hits == ()
-
-
-def test_search_terms_analysed_ahead_are_indexed_and_stale_ones_ignored(store: Store) -> None:
-    astana, _ = feed_ids(store)
-    ahead = article("ahead", title="Uzbekistan commissions solar plants")
-    ahead = replace(
-        ahead,
-        search_terms=article_terms(ahead.title, ahead.summary, ahead.content, ahead.language),
-    )
-    stale = replace(
-        article("stale", title="Kazakhstan opens wind farms"),
-        search_terms=SearchTerms("outdated", "outdated", ANALYSER_VERSION - 1),
-    )
-    saved = store.save_articles(astana, [(ahead, None), (stale, None)], [], now=NOW)
-    ids = {s.id for s in saved}
-
-    def found(query: str) -> set[int]:
-        return {hit.article_id for hit in store.find(query, now=NOW, limit=10).hits}
-
-    # Found through its stemmed words, as if the store had analysed it itself.
-    assert found("solar plant") == {saved[0].id}
-    assert found("wind farm") == {saved[1].id}  # stale terms: analysed again
-    assert found("outdated") == set()
-    assert found("households") == ids
 
 
 def test_pruning_deletes_what_was_published_before_the_cutoff_with_its_story_and_index(

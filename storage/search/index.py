@@ -2,7 +2,7 @@
 
 Both backends index the same analysed terms (:mod:`storage.search.analyser`): the
 article's title, and its summary followed by the start of its full text
-(:data:`storage.search.terms.BODY_CHARS`), analysed here or ahead by the caller
+(:data:`storage.search.terms.BODY_CHARS`), analysed here
 (:mod:`storage.search.terms`). The store calls :meth:`SearchIndex.add` and
 :meth:`SearchIndex.remove` in the transaction that writes the articles, so the index
 never disagrees with the archive it was committed with.
@@ -48,8 +48,6 @@ from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from storage.models import Article
-from storage.records import SearchTerms
-from storage.search.analyser import ANALYSER_VERSION
 from storage.search.matching import (
     TextMatch,
     fts5_any,
@@ -107,9 +105,6 @@ class IndexText:
     summary: str
     content: str
     language: str
-    terms: SearchTerms | None = None
-    """The terms of this text analysed already (by :func:`storage.search.terms.article_terms`),
-    or ``None``: the index analyses it. Terms of another analyser version are ignored."""
     topics: tuple[str, ...] = ()
     """The article's topic codes: PostgreSQL indexes them (and its countries and
     language) for ``topic:``/``country:``/``lang:`` filters (:func:`facets_literal`)."""
@@ -141,26 +136,12 @@ def indexed_texts(connection: Connection, article_ids: Sequence[int]) -> list[In
 
 def title_terms(item: IndexText) -> list[str]:
     """The index terms of the title."""
-    terms = _analysed(item)
-    if terms is not None:
-        return terms.title.split()
     return title_terms_of(item.title, item.language)
 
 
 def body_terms(item: IndexText) -> list[str]:
     """The index terms of the summary and the start of the full text."""
-    terms = _analysed(item)
-    if terms is not None:
-        return terms.body.split()
     return body_terms_of(item.summary, item.content, item.language)
-
-
-def _analysed(item: IndexText) -> SearchTerms | None:
-    """The item's terms analysed ahead, if they come from this analyser."""
-    terms = item.terms
-    if terms is not None and terms.analyser_version == ANALYSER_VERSION:
-        return terms
-    return None
 
 
 #: What a backend writes for one article: its analysed terms, ready for the driver.
@@ -697,10 +678,8 @@ def _pg_quoted(lexeme: str) -> str:
 
 
 def _fts5_row(item: IndexText) -> tuple[int, str, str]:
-    terms = _analysed(item)
-    if terms is not None:
-        # FTS5 splits its columns on whitespace: the analysed form is the column text.
-        return item.article_id, terms.title, terms.body
+    # FTS5 splits its columns on whitespace (terms never hold any): the analysed
+    # terms, space-separated, are the column text.
     return item.article_id, " ".join(title_terms(item)), " ".join(body_terms(item))
 
 

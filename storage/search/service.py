@@ -278,7 +278,7 @@ def _article_batches(connection: Connection) -> Iterator[list[tuple[Any, ...]]]:
             .where(ArticleCountry.article_id.between(first, last))
             .order_by(ArticleCountry.article_id, ArticleCountry.rank),
         )
-        yield [(*row, None, topics.get(row[0], ()), countries.get(row[0], ())) for row in rows]
+        yield [(*row, topics.get(row[0], ()), countries.get(row[0], ())) for row in rows]
         last_id = last
 
 
