@@ -54,7 +54,8 @@ class PreparedFeed:
     The search index's terms are not here: the process that stores the articles
     analyses them, for the entries it stores only (most entries of a feed fetched again
     are in the archive already). Where each step runs is a matter of balance: in a
-    first collection this process and the storing one each take about half the work.
+    first collection the parse worker and the storing thread each take about half the
+    work.
     """
 
     parsed: ParsedFeed

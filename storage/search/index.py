@@ -2,8 +2,7 @@
 
 Both backends index the same analysed terms (:mod:`storage.search.analyser`): the
 article's title, and its summary followed by the start of its full text
-(:data:`storage.search.terms.BODY_CHARS`), analysed here
-(:mod:`storage.search.terms`). The store calls :meth:`SearchIndex.add` and
+(:data:`storage.search.terms.BODY_CHARS`). The store calls :meth:`SearchIndex.add` and
 :meth:`SearchIndex.remove` in the transaction that writes the articles, so the index
 never disagrees with the archive it was committed with.
 
