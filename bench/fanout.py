@@ -37,7 +37,6 @@ import asyncio
 import cProfile
 import hashlib
 import io
-import json
 import logging
 import multiprocessing
 import pstats
@@ -61,6 +60,7 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 
 from bench.collect import CITIES, FILLER, TOPIC_PHRASES, VERBS, prose
+from bench.report import write_figures
 from bot.config import DeliveryConfig, Settings, TelegramConfig
 from bot.fake_api import FakeBotApi
 from bot.fake_api.server import ApiError, JsonObject
@@ -898,9 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets_met": verdict,
         "python": sys.version.split()[0],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_figures(args.json, figures)
     return 0 if all(verdict.values()) else 1
 
 

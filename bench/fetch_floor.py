@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ from bench.collect import (
     start_server,
     time_feedparser,
 )
+from bench.report import write_figures
 from jobs import heap
 from jobs.classify import Classifier, load_rules
 from jobs.collect import Collector, CollectSettings
@@ -218,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{UNCHANGED_TARGET:g}x faster is {budget_ms:.1f} ms for the unchanged run"
     )
     print(f"floor with httpx (bare socket + httpx without I/O): {floor_ms:.1f} ms")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_figures(args.json, figures)
     return 0
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import random
 import shutil
@@ -57,6 +56,7 @@ import psycopg
 from sqlalchemy.engine import URL, make_url
 
 from bench.corpus import WORDS_PER_ARTICLE, Corpus, SyntheticArticle, document_rate
+from bench.report import write_figures
 from jobs import heap
 from storage import SavedArticle, Store
 from storage.search.analyser import query_word
@@ -828,9 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
 
     print_table(results)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    print(f"figures written to {args.json}")
+    write_figures(args.json, results)
     return 0
 
 

@@ -15,7 +15,6 @@ and writes them as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 import feedparser
 
 from bench.collect import NOW, make_feed
+from bench.report import write_figures
 from jobs.classify import Classifier, load_rules
 from jobs.collect import article_input
 from jobs.parse import ParsedFeed, parse_feed
@@ -199,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'sum of our stages':<34} {pipeline:8.1f} us per item "
         f"({figures['feedparser.parse (defaults)'] / pipeline:.2f}x feedparser's default)"
     )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_figures(args.json, figures)
     return 0
 
 

@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import collections
 import csv
-import json
 import logging
 import multiprocessing
 import re
@@ -56,6 +55,7 @@ from typing import Any
 
 import feedparser
 
+from bench.report import write_figures
 from jobs.classify import Classifier, load_rules
 from jobs.collect import Collector, CollectSettings, FeedReport, FeedStatus
 from jobs.fetch import FetchSettings
@@ -434,9 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for item in details:
             print(f"  {item}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    print(f"wrote {args.json}")
+    write_figures(args.json, figures)
     ok = not (crashes or hangs or unsafe or unrecorded or no_outcome or text_findings)
     return 0 if ok else 1
 
