@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from jobs import heap
 from jobs.classify import Classifier
 from jobs.errors import JobsError
-from jobs.fetch import FeedFetcher, FetchResult, FetchSettings, FetchStatus
+from jobs.fetch import FeedFetcher, FetchResult, FetchSettings, FetchStatus, load_certificates
 from jobs.health import is_due, next_attempt_at
 from jobs.parse import ParsedEntry
 from jobs.prepare import PreparedFeed, Preparer, PrepareRequest, PreparerError
@@ -267,7 +268,9 @@ class Collector:
         self._preparer = Preparer(classifier, workers=settings.workers)
 
     def start(self) -> None:
-        """Start the parse/classify worker processes now (otherwise: on first use)."""
+        """Start the parse/classify worker processes and load the CA certificates now
+        (otherwise: on first use, in the first collection)."""
+        load_certificates(self._settings.fetch)
         self._preparer.start()
 
     def close(self) -> None:
@@ -291,7 +294,9 @@ class Collector:
         if self._lock.locked():
             raise CollectionBusyError("a collection is already running")
         async with self._lock:
-            return await self._run(force=force, only=frozenset(only))
+            # What a run allocates lives until it ends: see jobs.heap.bulk.
+            with heap.bulk():
+                return await self._run(force=force, only=frozenset(only))
 
     async def _run(self, *, force: bool, only: frozenset[str]) -> CollectionReport:
         started = self._clock()

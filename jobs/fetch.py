@@ -56,6 +56,7 @@ __all__ = [
     "FetchResult",
     "FetchSettings",
     "FetchStatus",
+    "load_certificates",
     "parse_retry_after",
     "redact_url",
 ]
@@ -242,6 +243,12 @@ def _tls_context(trust_env: bool) -> ssl.SSLContext:
     Certificates are still always verified.
     """
     return httpx.create_ssl_context(trust_env=trust_env)
+
+
+def load_certificates(settings: FetchSettings) -> None:
+    """Build the TLS context fetchers with ``settings`` use, now: a service calls it at
+    start-up, so that its first collection does not wait for the CA bundle."""
+    _tls_context(settings.trust_env)
 
 
 def _environment_proxies() -> bool:

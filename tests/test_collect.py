@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import httpx
 import pytest
 
+from jobs import fetch, heap
 from jobs.classify import Classifier, load_rules
 from jobs.collect import (
     CollectionBusyError,
@@ -311,6 +315,47 @@ def test_feeds_are_fetched_only_when_due(
     due = run(collector)
     assert [r.status for r in due.feeds] == [FeedStatus.UNCHANGED]
     assert len(server.requests_for("/feed.xml")) == 2
+
+
+def test_a_run_keeps_the_cyclic_collector_off_what_it_allocates_until_it_ends(
+    store: Store, server: FeedServer
+) -> None:
+    server.route("/feed.xml", body=rss([HUB_EN, SOLAR_EN]))
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    thresholds: list[int] = []
+
+    def clock() -> datetime:  # called at the start and the end of the run, and while storing
+        thresholds.append(gc.get_threshold()[0])
+        return T0
+
+    before = gc.get_threshold()
+    report = run(make_collector(store, clock))
+    assert report.new == 2
+    assert thresholds
+    assert set(thresholds) == {max(before[0], heap.BULK_THRESHOLD)}
+    assert gc.get_threshold() == before
+
+
+def test_starting_the_collector_loads_the_certificates_so_the_first_run_does_not(
+    store: Store, server: FeedServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[bool] = []
+    real = httpx.create_ssl_context
+
+    def counted(**kwargs: Any) -> ssl.SSLContext:
+        loads.append(True)
+        return real(**kwargs)
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    fetch._tls_context.cache_clear()  # other tests of this process loaded them already
+    server.route("/feed.xml", body=rss([HUB_EN]))
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    collector = make_collector(store, clock)
+
+    collector.start()
+    assert len(loads) == 1
+    assert run(collector).new == 1
+    assert len(loads) == 1
 
 
 def test_two_collections_never_run_at_once(
