@@ -17,13 +17,15 @@ when they become unreachable, so only reference cycles among them wait for the n
   entries it stores, the story index); the youngest generation's threshold is raised
   meanwhile, so that the collector does not walk them again and again.
 
-The freeze and the thresholds are process-wide, so everything here runs on the event
-loop's thread.
+The freeze and the thresholds are process-wide: :func:`settle` and :class:`RunHeap`
+run on the event loop's thread; :func:`bulk` may be entered from any thread (a test
+harness runs bots on loops of their own).
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
@@ -44,6 +46,7 @@ _bulk_jobs = 0
 """Bulk jobs running in this process (:func:`bulk`)."""
 _saved_threshold: tuple[int, int, int] | None = None
 """The thresholds the first of the running bulk jobs found, restored by the last."""
+_bulk_lock = threading.Lock()
 
 
 def settle() -> None:
@@ -99,16 +102,18 @@ def bulk() -> Iterator[None]:
     :data:`BULK_THRESHOLD` objects): reference counting still frees everything else.
     """
     global _bulk_jobs, _saved_threshold  # noqa: PLW0603
-    if _bulk_jobs == 0:
-        _saved_threshold = gc.get_threshold()
-        youngest, *older = _saved_threshold
-        if youngest != 0:  # 0: automatic collection is off, and stays off
-            gc.set_threshold(max(youngest, BULK_THRESHOLD), *older)
-    _bulk_jobs += 1
+    with _bulk_lock:
+        if _bulk_jobs == 0:
+            _saved_threshold = gc.get_threshold()
+            youngest, *older = _saved_threshold
+            if youngest != 0:  # 0: automatic collection is off, and stays off
+                gc.set_threshold(max(youngest, BULK_THRESHOLD), *older)
+        _bulk_jobs += 1
     try:
         yield
     finally:
-        _bulk_jobs -= 1
-        if _bulk_jobs == 0 and _saved_threshold is not None:
-            gc.set_threshold(*_saved_threshold)
-            _saved_threshold = None
+        with _bulk_lock:
+            _bulk_jobs -= 1
+            if _bulk_jobs == 0 and _saved_threshold is not None:
+                gc.set_threshold(*_saved_threshold)
+                _saved_threshold = None
