@@ -33,9 +33,10 @@ from typing import Final
 #: The youngest generation's threshold while a bulk job runs (:func:`bulk`): how many
 #: more container objects may be allocated than freed before a collection (CPython's
 #: default is 700). A first collection of 10,000 articles keeps ~150,000 such objects
-#: alive until it ends: at 700 the cyclic collector walked them in ~200 passes, 60-80 ms
-#: of the storing process's time (bench/collect.py), freeing nothing. A run of a few
-#: hundred articles now collects no cycles until it ends; a huge one still does.
+#: alive until it ends: at 700 the cyclic collector walked them in ~200 passes, 50-90 ms
+#: of the collecting process's time (``gc.callbacks`` on bench/collect.py's feeds),
+#: freeing nothing. A run of a few hundred articles now collects no cycles until it
+#: ends; a huge one still does.
 BULK_THRESHOLD: Final = 50_000
 
 _settled = False
