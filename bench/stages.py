@@ -9,7 +9,7 @@ the search index's analysis, on SQLite: one transaction per feed, and ten feeds 
 transaction as the collector does when bodies arrive together). Prints the figures
 and writes them as JSON.
 
-    python bench/stages.py [--feeds 60] [--items 50] [--json bench/results/stages.json]
+    python -m bench.stages [--feeds 60] [--items 50] [--json bench/results/stages.json]
 """
 
 from __future__ import annotations
