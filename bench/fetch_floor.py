@@ -12,13 +12,20 @@ loopback server, what 200 conditional GETs cost in this process at the least:
 * ``httpx``: :class:`jobs.fetch.FeedFetcher` (httpx's client and the fetcher's own
   bookkeeping: slots, validators, the result) over a transport that answers 304 at
   once without any I/O;
+* ``client``: for comparison, a plain :class:`httpx.AsyncClient` sending the same
+  conditional GETs over that transport (no fetcher: the fetcher's leaner use of the
+  client costs less than the client's defaults);
 * ``fetcher``: the same fetcher over its real transport and the loopback server;
+* ``store``: the two store calls every run makes whatever its fetcher, on the same
+  SQLite archive: reading the feed list and writing the 200 feeds' health records in
+  one transaction;
 * ``run``: a whole unchanged :meth:`jobs.collect.Collector.run` (feed list, fetches,
   health records written to SQLite).
 
 Each figure is the CPU time of this process (the server is another process), the best
 of ``--repeat`` rounds. ``socket + httpx`` is a floor no httpx-based fetcher can go
-under; the script prints it next to the budget the two targets leave.
+under, and ``socket + httpx + store`` one no unchanged run with this store can; the
+script prints both next to the budget the two targets leave.
 
     python -m bench.fetch_floor [--feeds 200] [--repeat 5] [--json bench/results/fetch_floor.json]
 """
@@ -31,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,12 +59,14 @@ from jobs.classify import Classifier, load_rules
 from jobs.collect import Collector, CollectSettings
 from jobs.fetch import FeedFetcher, FetchStatus
 from storage import Store
-from storage.records import Validators
+from storage.records import FetchRecord, Validators
 
 ITEMS_PER_FEED = 50
 CONNECTIONS = FETCH.max_connections
 FIRST_TARGET = 3.0
 UNCHANGED_TARGET = 50.0
+#: The next attempt the store's share writes (any time will do: only the cost counts).
+FLOOR_INTERVAL = timedelta(minutes=30)
 
 
 class _HeadersReader(asyncio.Protocol):
@@ -140,6 +150,47 @@ async def fetcher_cpu(
     return spent
 
 
+async def client_cpu(
+    urls: list[str], etags: list[str], transport: httpx.AsyncBaseTransport
+) -> float:
+    """CPU seconds of a default :class:`httpx.AsyncClient` sending the conditional GETs."""
+    async with httpx.AsyncClient(transport=transport) as client:
+        started = time.process_time()
+        responses = await asyncio.gather(
+            *(
+                client.get(url, headers={"If-None-Match": etag})
+                for url, etag in zip(urls, etags, strict=True)
+            )
+        )
+        spent = time.process_time() - started
+    if any(response.status_code != httpx.codes.NOT_MODIFIED for response in responses):
+        raise RuntimeError("a conditional GET did not answer 304")
+    return spent
+
+
+def store_cpu(store: Store) -> float:
+    """CPU seconds of what any unchanged run asks of the store: the feed list, then
+    every feed's health record (a success with its validators kept) in one transaction."""
+    started = time.process_time()
+    states = store.feed_states(article_counts=False)
+    store.record_fetches(
+        [
+            (
+                state.id,
+                FetchRecord(
+                    attempted_at=NOW,
+                    succeeded=True,
+                    error=None,
+                    validators=None,
+                    next_attempt_at=NOW + FLOOR_INTERVAL,
+                ),
+            )
+            for state in states
+        ]
+    )
+    return time.process_time() - started
+
+
 def best_of(repeat: int, measure: Callable[[], Coroutine[Any, Any, float]]) -> float:
     """The least of ``repeat`` measurements, each in a fresh event loop."""
     return min(asyncio.run(measure()) for _ in range(repeat))
@@ -166,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     no_io = _NotModified()
     figures["socket_ms"] = best_of(args.repeat, lambda: socket_floor(port, paths, etags)) * 1e3
     figures["httpx_ms"] = best_of(args.repeat, lambda: fetcher_cpu(urls, tags, no_io)) * 1e3
+    figures["client_ms"] = best_of(args.repeat, lambda: client_cpu(urls, tags, no_io)) * 1e3
     figures["fetcher_ms"] = best_of(args.repeat, lambda: fetcher_cpu(urls, tags, None)) * 1e3
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -186,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
             asyncio.run(collector.run(force=True))  # the first collection
             figures["run_ms"] = best_of(args.repeat, unchanged_run) * 1e3
+            figures["store_ms"] = min(store_cpu(store) for _ in range(args.repeat)) * 1e3
         store.close()
     server.terminate()
     server.join()
@@ -193,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     first_at_target = args.feeds * ITEMS_PER_FEED / (FIRST_TARGET * feedparser_rate)
     budget_ms = first_at_target / UNCHANGED_TARGET * 1e3
     floor_ms = figures["socket_ms"] + figures["httpx_ms"]
+    store_floor_ms = floor_ms + figures["store_ms"]
     figures.update(
         feedparser_items_per_s=round(feedparser_rate, 1),
         first_collection_at_3x_s=round(first_at_target, 3),
         unchanged_budget_ms=round(budget_ms, 1),
         httpx_floor_ms=round(floor_ms, 1),
+        httpx_store_floor_ms=round(store_floor_ms, 1),
         python=sys.version.split()[0],
     )
     per_feed = 1e3 / args.feeds
@@ -207,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, label in (
         ("socket_ms", "bare socket (no HTTP library)"),
         ("httpx_ms", "FeedFetcher + httpx, no I/O"),
+        ("client_ms", "httpx.AsyncClient alone, no I/O"),
         ("fetcher_ms", "FeedFetcher over loopback"),
+        ("store_ms", "feed list + 200 health records"),
         ("run_ms", "unchanged Collector.run"),
     ):
         figures[key] = round(figures[key], 1)
@@ -218,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{UNCHANGED_TARGET:g}x faster is {budget_ms:.1f} ms for the unchanged run"
     )
     print(f"floor with httpx (bare socket + httpx without I/O): {floor_ms:.1f} ms")
+    print(f"floor with httpx and the store (+ feed list and health): {store_floor_ms:.1f} ms")
     write_figures(args.json, figures)
     return 0
 
