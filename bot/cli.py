@@ -229,7 +229,13 @@ def _check_config(settings: Settings, out: TextIO) -> int:
     print(f"  telegram token   {'set' if token_set else 'not set'}", file=out)
     print(f"  bot API          {settings.telegram.api_base_url}", file=out)
     print(f"  admins           {len(settings.telegram.admins)}", file=out)
-    print(f"  collect every    {settings.collection.interval_minutes} min", file=out)
+    collection = settings.collection
+    hints = (
+        f"longer when a feed asks, up to {collection.max_refresh_hint_hours:g} h"
+        if collection.max_refresh_hint_hours
+        else "feeds' refresh hints ignored"
+    )
+    print(f"  collect every    {collection.interval_minutes} min ({hints})", file=out)
     keep_days = settings.collection.keep_days
     print(f"  keep articles    {f'{keep_days} days' if keep_days else 'for ever'}", file=out)
     print(f"  classifier       {'overridden' if settings.classifier else 'defaults'}", file=out)

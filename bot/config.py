@@ -96,6 +96,9 @@ class CollectionConfig(_Section):
     backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
     max_retry_after: Annotated[float, Field(ge=0)] = 60.0
     max_backoff_hours: PositiveFloat = 6.0
+    max_refresh_hint_hours: Annotated[float, Field(ge=0, le=24)] = 2.0
+    """Longest wait a feed's own hints (HTTP caching headers, RSS ``<ttl>``) may add to
+    ``interval_minutes``; 0 ignores them."""
     user_agent: Annotated[str, Field(min_length=1)] = (
         "SteppeDigest/0.1 (+https://github.com/steppe-digest/steppe-digest; RSS collector)"
     )

@@ -71,6 +71,7 @@ def collect_settings(settings: Settings) -> CollectSettings:
         ),
         interval=timedelta(minutes=c.interval_minutes),
         max_backoff=timedelta(hours=c.max_backoff_hours),
+        max_refresh_hint=timedelta(hours=c.max_refresh_hint_hours),
         story_window=timedelta(hours=c.story_window_hours),
         max_entries=c.max_entries_per_feed,
         workers=c.workers,

@@ -31,7 +31,7 @@ from jobs import heap
 from jobs.classify import Classifier
 from jobs.errors import JobsError
 from jobs.fetch import FeedFetcher, FetchResult, FetchSettings, FetchStatus, load_certificates
-from jobs.health import is_due, next_attempt_at
+from jobs.health import is_due, next_attempt_at, refresh_hint
 from jobs.parse import ParsedEntry
 from jobs.prepare import PreparedFeed, Preparer, PrepareRequest, PreparerError
 from jobs.stories import StoryIndex, TitleKeys
@@ -142,6 +142,9 @@ class CollectSettings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     interval: timedelta = timedelta(minutes=30)
     max_backoff: timedelta = timedelta(hours=6)
+    max_refresh_hint: timedelta = timedelta(hours=2)
+    """Longest wait beyond ``interval`` that a feed's own freshness hints (its HTTP
+    caching headers, its RSS ``<ttl>``) may ask for; zero ignores them."""
     story_window: timedelta = timedelta(hours=48)
     max_entries: int = 500
     workers: int = 0
@@ -482,6 +485,7 @@ class Collector:
                 status=FeedStatus.FETCHED,
                 tally=tally,
                 warnings=tuple(prepared.parsed.warnings),
+                ttl=prepared.parsed.ttl,
             )
 
         alone = storable
@@ -632,12 +636,19 @@ class Collector:
         status: FeedStatus,
         tally: _Tally,
         warnings: tuple[str, ...],
+        ttl: timedelta | None = None,
     ) -> tuple[FeedReport, FetchRecord]:
+        """The report and health record of a successful fetch. ``ttl`` is the parsed
+        feed's ``<ttl>`` (none for a 304 or an identical body: not parsed again); with
+        the response's own freshness it may put the next attempt past the interval."""
         upcoming = next_attempt_at(
             now,
             interval=self._settings.interval,
             consecutive_failures=0,
             max_backoff=self._settings.max_backoff,
+            hint=refresh_hint(
+                fresh_for=result.fresh_for, ttl=ttl, ceiling=self._settings.max_refresh_hint
+            ),
         )
         record = FetchRecord(
             attempted_at=now,

@@ -20,6 +20,8 @@ What it promises:
   protocol errors, 5xx, 408, 429), honouring ``Retry-After`` up to ``max_retry_after``;
   a longer ``Retry-After`` is not waited for: the result carries it so the scheduler
   postpones the feed instead;
+* what the outlet says about freshness: a success carries how long its response
+  declared itself current (:func:`parse_freshness`), for the scheduler;
 * no secrets in messages: URL user-info (``user:pass@``) never appears in errors or in
   :attr:`FetchResult.final_url`.
 """
@@ -57,6 +59,7 @@ __all__ = [
     "FetchSettings",
     "FetchStatus",
     "load_certificates",
+    "parse_freshness",
     "parse_retry_after",
     "redact_url",
 ]
@@ -73,6 +76,8 @@ ACCEPT = (
 #: Upper bound on any ``Retry-After`` we report: keeps absurd values finite and sane.
 RETRY_AFTER_CEILING = 7 * 24 * 3600.0
 
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|,)\s*no-(?:cache|store)\b", re.IGNORECASE)
 _RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 #: Host names (IDNA already applied by httpx), IPv4 and bracket-less IPv6 literals.
@@ -191,6 +196,9 @@ class FetchResult:
     """Seconds the server asked us to wait (429/503), for the scheduler to honour."""
     attempts: int
     """Requests made, retries included (0 when the URL was refused up front)."""
+    fresh_for: float | None = None
+    """After a success (200 or 304): seconds the response declared itself current
+    (:func:`parse_freshness`); ``None`` when it declared nothing."""
 
     @property
     def ok(self) -> bool:
@@ -230,6 +238,50 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     seconds = (when - now).total_seconds()
     if not math.isfinite(seconds):
         return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CEILING)
+
+
+def parse_freshness(
+    *,
+    cache_control: str | None,
+    age: str | None,
+    expires: str | None,
+    date: datetime,
+) -> float | None:
+    """Seconds a response declares itself current, from its caching headers, or
+    ``None`` when it declares nothing.
+
+    ``Cache-Control: max-age`` (less the response's ``Age``) wins over ``Expires``,
+    which is measured from ``date`` (the response's ``Date``, else the time it
+    arrived), as RFC 9111 computes freshness. ``no-cache`` or ``no-store`` mean the
+    server wants to be asked every time: ``None``. An unreadable or past ``Expires``
+    gives 0. Values are capped at :data:`RETRY_AFTER_CEILING`.
+    """
+    if cache_control:
+        if _NO_CACHE.search(cache_control):
+            return None
+        match = _MAX_AGE.search(cache_control)
+        if match is not None:
+            digits = match.group(1)
+            if len(digits) > 12:  # int() of a huge digit string is wasted work
+                return RETRY_AFTER_CEILING
+            seconds = float(int(digits))
+            if age is not None:
+                text = age.strip()
+                if text.isascii() and text.isdigit() and len(text) <= 12:
+                    seconds -= int(text)
+            return min(max(seconds, 0.0), RETRY_AFTER_CEILING)
+    if expires is None:
+        return None
+    try:
+        when = parsedate_to_datetime(expires.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0.0  # RFC 9111: an invalid Expires (such as "0") is in the past
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - date).total_seconds()
+    if not math.isfinite(seconds):
+        return 0.0
     return min(max(seconds, 0.0), RETRY_AFTER_CEILING)
 
 
@@ -553,6 +605,7 @@ class FeedFetcher:
             # response has been read to its end: without this every 304 closed its
             # connection and the next feed paid for a new one.
             await _drain(response)
+            fresh_for = self._freshness(response)
             kept = Validators(
                 etag=etag or validators.etag,
                 last_modified=last_modified or validators.last_modified,
@@ -566,6 +619,7 @@ class FeedFetcher:
                     code=code,
                     content_type=content_type,
                     validators=kept,
+                    fresh_for=fresh_for,
                 ),
                 False,
             )
@@ -585,6 +639,7 @@ class FeedFetcher:
 
         digest = hashlib.sha256(body).hexdigest()
         fresh = Validators(etag=etag, last_modified=last_modified, body_sha256=digest)
+        fresh_for = self._freshness(response)
         if digest == validators.body_sha256:
             result = _success(
                 url,
@@ -593,6 +648,7 @@ class FeedFetcher:
                 code=code,
                 content_type=content_type,
                 validators=fresh,
+                fresh_for=fresh_for,
             )
         else:
             result = _success(
@@ -603,8 +659,23 @@ class FeedFetcher:
                 content_type=content_type,
                 validators=fresh,
                 body=body,
+                fresh_for=fresh_for,
             )
         return _Outcome(result, False)
+
+    def _freshness(self, response: httpx.Response) -> float | None:
+        """:func:`parse_freshness` of ``response``'s headers."""
+        headers = response.headers
+        cache_control = headers.get("cache-control")
+        expires = headers.get("expires")
+        if cache_control is None and expires is None:
+            return None  # most feeds: two lookups and done
+        return parse_freshness(
+            cache_control=cache_control,
+            age=headers.get("age"),
+            expires=expires,
+            date=_response_date(response) or self._clock(),
+        )
 
     def _status_failure(self, response: httpx.Response, url: str, final_url: str) -> _Outcome:
         code = response.status_code
@@ -729,6 +800,7 @@ def _success(
     content_type: str | None,
     validators: Validators,
     body: bytes | None = None,
+    fresh_for: float | None = None,
 ) -> FetchResult:
     # Built in one go: dataclasses.replace() costs more than a 304's own parsing.
     return FetchResult(
@@ -743,6 +815,7 @@ def _success(
         error=None,
         retry_after=None,
         attempts=1,
+        fresh_for=fresh_for,
     )
 
 

@@ -95,6 +95,9 @@ class ParsedFeed:
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0
     """Entries dropped for having no usable http(s) link, or no title and no text."""
+    ttl: timedelta | None = None
+    """The feed's RSS 2.0 ``<ttl>``: how long (minutes in the document) it may be kept
+    before it is fetched again; ``None`` when absent or not a positive whole number."""
 
 
 # --------------------------------------------------------------------------- decoding
@@ -195,6 +198,7 @@ class _RawFeed:
     link: str | None = None
     base: str | None = None
     language: str | None = None
+    ttl: str | None = None
     entries: list[_RawEntry] = field(default_factory=list)
 
 
@@ -292,6 +296,8 @@ def _read_rss(root: ET.Element, feed_url: str) -> _RawFeed:
             feed.link = _text(child)
         elif tag in ("language", f"{_DC}language"):
             feed.language = _text(child)
+        elif tag == "ttl":
+            feed.ttl = _text(child)
     feed.language = feed.language or channel.get(_XML_LANG) or root.get(_XML_LANG)
     feed.entries = [_read_rss_item(item, base, ns, feed_url) for item in items]
     return feed
@@ -439,10 +445,12 @@ def _fp_read(text: str, feed_url: str) -> tuple[_RawFeed, bool, str | None]:
     version = str(_get(result, "version") or "")
     is_rss = not version.startswith("atom")
     fd = result.feed
+    ttl = _get(fd, "ttl")
     feed = _RawFeed(
         title=_fp_text(_get(fd, "title_detail"), _get(fd, "title"), is_rss),
         link=_get(fd, "link"),
         language=_get(fd, "language"),
+        ttl=ttl if isinstance(ttl, str) else None,
     )
     for e in result.entries:
         raw = _RawEntry(
@@ -576,6 +584,25 @@ def parse_date(raw: str | None) -> datetime | None:
 # --------------------------------------------------------------------------- languages
 
 _LANGUAGE_ALIASES = {"en": "en", "ru": "ru", "kk": "kk", "kz": "kk", "uz": "uz"}
+
+
+#: The longest ``<ttl>`` read as such; longer ones are kept at this (a week, in minutes).
+_TTL_CEILING_MINUTES = 7 * 24 * 60
+
+
+def feed_ttl(raw: str | None) -> timedelta | None:
+    """An RSS ``<ttl>`` (minutes) as a duration: ``None`` unless it is a positive whole
+    number; at most a week (the scheduler caps it much lower anyway)."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    # A digit string past 12 places is past the ceiling: no need to convert it.
+    minutes = _TTL_CEILING_MINUTES if len(text) > 12 else int(text)
+    if minutes <= 0:
+        return None
+    return timedelta(minutes=min(minutes, _TTL_CEILING_MINUTES))
 
 
 def feed_language(code: str | None) -> str | None:
@@ -882,4 +909,5 @@ def _normalise(
         entries=entries,
         warnings=warnings,
         skipped=skipped,
+        ttl=feed_ttl(raw_feed.ttl),
     )

@@ -51,6 +51,7 @@ def test_check_config_describes_the_file_and_hides_secrets(
     out = capsys.readouterr().out
     assert f"configuration OK: {config}" in out
     assert "telegram token   set" in out
+    assert "collect every    30 min (longer when a feed asks, up to 2 h)" in out
     assert "astana" in out
     assert "very-secret-token" not in out
     assert "hunter22" not in out

@@ -317,6 +317,62 @@ def test_feeds_are_fetched_only_when_due(
     assert len(server.requests_for("/feed.xml")) == 2
 
 
+def next_attempt(store: Store) -> datetime | None:
+    (state,) = store.feed_states()
+    return state.next_attempt_at
+
+
+def test_a_feed_is_fetched_again_when_its_outlet_says_it_is_stale(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    # 90 minutes of freshness (Cache-Control less Age), where our interval is 30.
+    server.route(
+        "/feed.xml",
+        body=rss([HUB_EN]),
+        etag='"v1"',
+        headers={"Cache-Control": "max-age=6000", "Age": "600"},
+    )
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    collector = make_collector(store, clock)
+
+    run(collector)
+    assert next_attempt(store) == T0 + timedelta(minutes=90)
+
+    clock.now = T0 + timedelta(minutes=60)
+    assert run(collector).not_due == 1  # past our interval, not past the outlet's
+    assert len(server.requests_for("/feed.xml")) == 1
+
+    clock.now = T0 + timedelta(minutes=90)
+    assert [r.status for r in run(collector).feeds] == [FeedStatus.NOT_MODIFIED]
+    # The 304 said the same: another 90 minutes.
+    assert next_attempt(store) == clock.now + timedelta(minutes=90)
+
+
+def test_a_feeds_own_ttl_counts_up_to_the_configured_ceiling(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    body = rss([HUB_EN]).replace(b"<title>Outlet</title>", b"<title>Outlet</title><ttl>1440</ttl>")
+    server.route("/feed.xml", body=body)
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+
+    run(make_collector(store, clock))
+
+    # A day asked for, two hours (the default ceiling) granted.
+    assert next_attempt(store) == T0 + timedelta(hours=2)
+
+
+def test_the_outlets_hints_can_be_switched_off(
+    store: Store, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/feed.xml", body=rss([HUB_EN]), headers={"Cache-Control": "max-age=5400"})
+    store.sync_feeds([feed("astana", server.url("/feed.xml"))])
+    ignoring = dataclasses.replace(settings(), max_refresh_hint=timedelta(0))
+
+    run(Collector(store, Classifier(load_rules()), ignoring, clock=clock))
+
+    assert next_attempt(store) == T0 + timedelta(minutes=30)
+
+
 def test_a_run_keeps_the_cyclic_collector_off_what_it_allocates_until_it_ends(
     store: Store, server: FeedServer
 ) -> None:

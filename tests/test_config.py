@@ -82,6 +82,16 @@ def test_environment_overrides_token_and_database_url(tmp_path: Path) -> None:
         (FEED + FEED, "feeds[1].key", "already used by feeds[0]"),
         ("[collection]\nkeep_days = 3\n", "collection.keep_days", "0 (keep every article) or at"),
         ("[collection]\nkeep_days = -1\n", "collection.keep_days", "greater than or equal"),
+        (
+            "[collection]\nmax_refresh_hint_hours = -1\n",
+            "collection.max_refresh_hint_hours",
+            "greater than or equal",
+        ),
+        (
+            "[collection]\nmax_refresh_hint_hours = 48\n",
+            "collection.max_refresh_hint_hours",
+            "less than or equal to 24",
+        ),
     ],
 )
 def test_bad_values_name_the_file_key_and_reason(
@@ -127,3 +137,11 @@ def test_keep_days_becomes_the_collectors_retention(tmp_path: Path) -> None:
     assert collect_settings(load_config(write(tmp_path, FEED), environ={})).keep is None
     kept = load_config(write(tmp_path, "[collection]\nkeep_days = 30\n" + FEED), environ={})
     assert collect_settings(kept).keep == timedelta(days=30)
+
+
+def test_max_refresh_hint_hours_becomes_the_collectors_ceiling(tmp_path: Path) -> None:
+    default = collect_settings(load_config(write(tmp_path, FEED), environ={}))
+    assert default.max_refresh_hint == timedelta(hours=2)
+    text = "[collection]\nmax_refresh_hint_hours = 0\n" + FEED
+    off = load_config(write(tmp_path, text), environ={})
+    assert collect_settings(off).max_refresh_hint == timedelta(0)

@@ -19,6 +19,7 @@ from jobs.fetch import (
     FetchResult,
     FetchSettings,
     FetchStatus,
+    parse_freshness,
     parse_retry_after,
     redact_url,
 )
@@ -107,6 +108,36 @@ def test_first_fetch_returns_the_body_and_new_validators(server: FeedServer) -> 
     )
     assert result.final_url == server.url("/feed.xml")
     assert (result.error_kind, result.error, result.attempts) == (None, None, 1)
+
+
+def test_a_response_carries_how_long_the_outlet_says_it_stays_current(
+    server: FeedServer,
+) -> None:
+    server.route(
+        "/feed.xml",
+        RSS_EN,
+        etag=ETAG,
+        headers={"Cache-Control": "public, max-age=5400", "Age": "400"},
+    )
+    server.route(
+        "/expires.xml",
+        RSS_EN,
+        headers={
+            "Date": "Tue, 04 Mar 2025 09:00:00 GMT",
+            "Expires": "Tue, 04 Mar 2025 10:00:00 GMT",
+        },
+    )
+    server.route("/plain.xml", RSS_EN)
+
+    first = fetch(server.url("/feed.xml"))
+    again = fetch(server.url("/feed.xml"), first.validators)  # a 304 says it too
+    dated = fetch(server.url("/expires.xml"))
+    silent = fetch(server.url("/plain.xml"))
+
+    assert (first.status, first.fresh_for) == (FetchStatus.FETCHED, 5000.0)
+    assert (again.status, again.fresh_for) == (FetchStatus.NOT_MODIFIED, 5000.0)
+    assert dated.fresh_for == 3600.0  # measured from the response's Date, not our clock
+    assert silent.fresh_for is None
 
 
 def test_second_fetch_sends_validators_and_gets_not_modified(server: FeedServer) -> None:
@@ -549,3 +580,35 @@ NOW = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 )
 def test_retry_after_values(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "age", "expires", "expected"),
+    [
+        (None, None, None, None),  # most feeds say nothing
+        ("max-age=3600", None, None, 3600.0),
+        ("public, max-age=3600, must-revalidate", None, None, 3600.0),
+        ('MAX-AGE="600"', None, None, 600.0),
+        ("max-age=3600", "600", None, 3000.0),  # a cache already held it for 10 minutes
+        ("max-age=60", "600", None, 0.0),
+        ("max-age=3600", "soon", None, 3600.0),  # an unreadable Age is ignored
+        ("s-maxage=3600", None, None, None),  # for shared caches only, and no Expires
+        ("max-age=99999999999999999999", None, None, RETRY_AFTER_CEILING),
+        ("no-cache", None, None, None),  # "ask me every time"
+        ("max-age=3600, no-store", None, None, None),
+        ("no-cache", None, "Tue, 04 Mar 2025 11:00:00 GMT", None),
+        # max-age wins over Expires (RFC 9111), which is measured from the Date.
+        ("max-age=60", None, "Tue, 04 Mar 2025 11:00:00 GMT", 60.0),
+        (None, None, "Tue, 04 Mar 2025 11:00:00 GMT", 7200.0),
+        ("private", None, "Tue, 04 Mar 2025 10:30:00 GMT", 5400.0),
+        (None, None, "Tue, 04 Mar 2025 08:00:00 GMT", 0.0),  # already expired
+        (None, None, "0", 0.0),  # invalid Expires means expired
+        (None, None, "Fri, 31 Dec 9999 23:59:59 GMT", RETRY_AFTER_CEILING),
+    ],
+)
+def test_freshness_values(
+    cache_control: str | None, age: str | None, expires: str | None, expected: float | None
+) -> None:
+    found = parse_freshness(cache_control=cache_control, age=age, expires=expires, date=NOW)
+
+    assert found == expected

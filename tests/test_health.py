@@ -1,4 +1,5 @@
-"""When a feed is fetched next: regular interval, backoff after failures, Retry-After."""
+"""When a feed is fetched next: regular interval, the outlet's freshness hints, backoff
+after failures, Retry-After."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from jobs.health import RETRY_AFTER_CEILING, is_due, next_attempt_at
+from jobs.health import RETRY_AFTER_CEILING, is_due, next_attempt_at, refresh_hint
 
 NOW = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -124,3 +125,51 @@ def test_is_due_refuses_naive_datetimes() -> None:
         is_due(naive, NOW)
     with pytest.raises(ValueError, match="timezone-aware"):
         is_due(None, naive)
+
+
+TWO_HOURS = 2 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("fresh_for", "ttl", "expected"),
+    [
+        (None, None, None),  # the outlet says nothing
+        (5400.0, None, timedelta(minutes=90)),  # Cache-Control max-age / Expires
+        (None, timedelta(minutes=60), HOUR),  # RSS <ttl>
+        (600.0, timedelta(minutes=60), HOUR),  # the longer of the two counts
+        (5400.0, timedelta(minutes=60), timedelta(minutes=90)),
+        (86_400.0, None, TWO_HOURS),  # "one day" is capped: news is worth little late
+        (None, timedelta(days=7), TWO_HOURS),
+        (1e300, None, TWO_HOURS),  # absurd values neither overflow nor escape the cap
+        (0.0, None, None),  # "revalidate every time" asks for nothing longer
+        (-30.0, None, None),
+        (float("nan"), None, None),
+        (float("inf"), None, None),
+    ],
+)
+def test_refresh_hint_table(
+    fresh_for: float | None, ttl: timedelta | None, expected: timedelta | None
+) -> None:
+    assert refresh_hint(fresh_for=fresh_for, ttl=ttl, ceiling=TWO_HOURS) == expected
+
+
+def test_a_zero_ceiling_ignores_every_hint() -> None:
+    assert refresh_hint(fresh_for=5400.0, ttl=HOUR, ceiling=timedelta(0)) is None
+
+
+@pytest.mark.parametrize(
+    ("failures", "hint", "expected_delay"),
+    [
+        (0, HOUR, HOUR),  # a healthy feed waits as long as its outlet asked
+        (0, timedelta(minutes=10), MINUTES_30),  # ... but never less than the interval
+        (0, None, MINUTES_30),
+        (3, HOUR, 2 * HOUR),  # a failing feed keeps its backoff: a hint is a success's
+        (1, TWO_HOURS, MINUTES_30),
+    ],
+)
+def test_a_hint_lengthens_only_a_healthy_feeds_wait(
+    failures: int, hint: timedelta | None, expected_delay: timedelta
+) -> None:
+    when = next_attempt_at(NOW, interval=MINUTES_30, consecutive_failures=failures, hint=hint)
+
+    assert when == NOW + expected_delay

@@ -443,3 +443,49 @@ def test_html_entities_behind_a_doctype_are_read_by_the_fast_reader() -> None:
     assert (feed.error, feed.warnings) == (None, [])
     assert feed.title == "Old school"
     assert feed.entries[0].title == "Café opens in Almaty tech park — photos"
+
+
+def _with_ttl(ttl: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Kursiv Tech</title><link>https://kursiv.example/</link><ttl>{ttl}</ttl>"
+        "<item><title>Freedom Holding opens a fintech lab in Almaty</title>"
+        "<link>https://kursiv.example/news/fintech-lab</link></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("force_feedparser", [False, True])
+@pytest.mark.parametrize(
+    ("ttl", "expected"),
+    [
+        ("90", timedelta(minutes=90)),
+        (" 60\n", timedelta(hours=1)),
+        ("99999999999999", timedelta(days=7)),  # at most a week
+        ("0", None),
+        ("-5", None),
+        ("1.5", None),
+        ("hourly", None),
+        ("", None),
+    ],
+)
+def test_the_feeds_own_ttl_is_read_in_minutes(
+    ttl: str, expected: timedelta | None, force_feedparser: bool
+) -> None:
+    parsed = _parse_feed(
+        _with_ttl(ttl),
+        content_type="application/rss+xml",
+        feed_url="https://kursiv.example/feed/",
+        language=None,
+        now=NOW,
+        max_entries=500,
+        max_future=timedelta(hours=1),
+        force_feedparser=force_feedparser,
+    )
+
+    assert parsed.error is None
+    assert len(parsed.entries) == 1
+    assert parsed.ttl == expected
+
+
+def test_a_feed_without_ttl_has_none() -> None:
+    assert parse_fixture("rss2_basic.xml").ttl is None
