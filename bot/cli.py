@@ -501,6 +501,10 @@ def print_report(report: CollectionReport, out: TextIO) -> None:
                 notes.append(
                     f"{_count(feed.expired, 'entry', 'entries')} past keep_days not stored"
                 )
+            if feed.refresh_hint is not None:
+                minutes = round(feed.refresh_hint.total_seconds() / 60)
+                when = _short_time(feed.next_attempt_at)
+                notes.append(f"the outlet asks to wait {minutes} min: next fetch {when}")
             note = "; ".join(notes)
         print(
             f"{feed.key:<18} {feed.status.value:<13} {feed.new:>5} {feed.updated:>5} "

@@ -108,6 +108,10 @@ class FeedReport:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     next_attempt_at: datetime | None = None
+    refresh_hint: timedelta | None = None
+    """How long the outlet asked for its feed not to be fetched again, when that put
+    :attr:`next_attempt_at` past the regular interval (capped: see
+    :attr:`CollectSettings.max_refresh_hint`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,14 +645,15 @@ class Collector:
         """The report and health record of a successful fetch. ``ttl`` is the parsed
         feed's ``<ttl>`` (none for a 304 or an identical body: not parsed again); with
         the response's own freshness it may put the next attempt past the interval."""
+        hint = refresh_hint(
+            fresh_for=result.fresh_for, ttl=ttl, ceiling=self._settings.max_refresh_hint
+        )
         upcoming = next_attempt_at(
             now,
             interval=self._settings.interval,
             consecutive_failures=0,
             max_backoff=self._settings.max_backoff,
-            hint=refresh_hint(
-                fresh_for=result.fresh_for, ttl=ttl, ceiling=self._settings.max_refresh_hint
-            ),
+            hint=hint,
         )
         record = FetchRecord(
             attempted_at=now,
@@ -668,6 +673,7 @@ class Collector:
             expired=tally.expired,
             warnings=warnings,
             next_attempt_at=upcoming,
+            refresh_hint=hint if hint is not None and hint > self._settings.interval else None,
         )
         return report, record
 

@@ -152,6 +152,28 @@ def test_collect_once_reports_what_keep_days_left_out_and_deleted(
     assert "1 article past keep_days deleted" in out
 
 
+def test_collect_once_says_when_an_outlet_asked_to_wait_longer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FeedServer() as server:
+        server.route(
+            "/slow.xml", body=rss([HUB_EN]), headers={"Cache-Control": "public, max-age=5400"}
+        )
+        server.route("/usual.xml", body=rss([SOLAR_EN]), headers={"Cache-Control": "no-cache"})
+        config = write_config(
+            tmp_path,
+            feed_block("slow", server.url("/slow.xml"))
+            + feed_block("usual", server.url("/usual.xml")),
+        )
+        monkeypatch.setenv(TEST_CLOCK_VARIABLE, T0.isoformat())
+        assert main(["--config", str(config), "collect", "--once"]) == EXIT_OK
+
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
+    later = (T0 + timedelta(minutes=90)).strftime("%Y-%m-%d %H:%M")
+    assert lines["slow"].endswith(f"the outlet asks to wait 90 min: next fetch {later}")
+    assert "asks to wait" not in lines["usual"]
+
+
 def test_collect_once_rejects_an_unknown_feed_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
