@@ -40,6 +40,7 @@ from urllib.parse import urljoin
 
 import feedparser
 import feedparser.datetimes
+from selectolax.lexbor import LexborHTMLParser
 
 from jobs.language import detect_language
 from jobs.normalise import (
@@ -749,6 +750,55 @@ def unsafe_doctype(text: str) -> str | None:
 _HTML_START = re.compile(
     r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S
 )
+_NOT_A_FEED_HTML = "not a feed: the server returned an HTML page"
+#: The media types of ``<link rel="alternate">`` tags that name a feed.
+_FEED_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml"}
+)
+#: How much of a page is searched for its feed links (they are in its ``<head>``).
+_DISCOVERY_CHARS = 256 * 1024
+#: Feeds named in the error, at most (a site's main feed comes first, then comments...).
+_DISCOVERED_SHOWN = 2
+#: Longer feed addresses are not named (an error message stays readable and bounded).
+_DISCOVERED_MAX_CHARS = 300
+
+
+def advertised_feeds(page: str, page_url: str) -> list[str]:
+    """The feeds an HTML page names in its ``<link rel="alternate" type="...">`` tags,
+    as browsers and feed readers discover them: absolute http(s) URLs (resolved against
+    the page's ``<base href>``, else ``page_url``; canonical, see
+    :func:`jobs.normalise.canonical_url`), in page order, without repeats or the page
+    itself. Only the first 256 KB of the page are read."""
+    tree = LexborHTMLParser(page[:_DISCOVERY_CHARS])
+    base = page_url
+    base_tag = tree.css_first("base[href]")
+    if base_tag is not None:
+        base = urljoin(page_url, (base_tag.attributes.get("href") or "").strip())
+    itself = canonical_url(page_url)
+    found: list[str] = []
+    for link in tree.css("link[href]"):
+        attributes = link.attributes
+        rel = (attributes.get("rel") or "").lower().split()
+        kind = (attributes.get("type") or "").split(";")[0].strip().lower()
+        if "alternate" not in rel or kind not in _FEED_TYPES:
+            continue
+        url = canonical_url(attributes.get("href") or "", base)
+        if url is not None and url != itself and url not in found:
+            found.append(url)
+    return found
+
+
+def _html_page_error(page: str, page_url: str) -> str:
+    """Why an HTML page is not a feed, naming the feeds it links to (the operator
+    probably configured a site's home page: here is what to put instead)."""
+    named = [url for url in advertised_feeds(page, page_url) if len(url) <= _DISCOVERED_MAX_CHARS]
+    feeds = named[:_DISCOVERED_SHOWN]
+    if not feeds:
+        return _NOT_A_FEED_HTML
+    if len(feeds) == 1:
+        return f"{_NOT_A_FEED_HTML}; it names a feed at {feeds[0]} (configure that URL instead)"
+    listed = ", ".join(feeds)
+    return f"{_NOT_A_FEED_HTML}; it names feeds at {listed} (configure one of them instead)"
 
 
 def parse_feed(
@@ -797,7 +847,7 @@ def _parse_feed(
         return ParsedFeed(title="", link=None, error="empty body: the server returned no content")
     text, warnings, plain_utf8 = _decode(body, content_type)
     if _HTML_START.match(_XML_DECL.sub("", text[:2048], count=1)):
-        return ParsedFeed(title="", link=None, error="not a feed: the server returned an HTML page")
+        return ParsedFeed(title="", link=None, error=_html_page_error(text, feed_url))
     if (unsafe := unsafe_doctype(text)) is not None:
         return ParsedFeed(title="", link=None, error=f"unsafe XML: {unsafe}", warnings=warnings)
     raw_feed: _RawFeed | None = None

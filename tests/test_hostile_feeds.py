@@ -286,6 +286,26 @@ def test_an_html_page_instead_of_the_feed(store: Store, server: FeedServer) -> N
     assert_contained(run, store, "not a feed: the server returned an HTML page")
 
 
+def test_a_home_page_configured_as_the_feed_names_the_feed_to_use(
+    store: Store, server: FeedServer
+) -> None:
+    page = (
+        b"<!DOCTYPE html><html><head><title>Daryo</title>"
+        b'<link rel="alternate" type="application/rss+xml" href="/rss/"></head>'
+        b"<body><h1>Daryo</h1></body></html>"
+    )
+    server.route("/attack.xml", body=page, content_type="text/html; charset=utf-8")
+
+    run = collect(store, server, "/attack.xml")
+
+    assert_contained(
+        run,
+        store,
+        "not a feed: the server returned an HTML page; it names a feed at "
+        f"{server.url('/rss/')} (configure that URL instead)",
+    )
+
+
 # --------------------------------------------------------------------------- volume
 
 

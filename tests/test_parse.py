@@ -25,6 +25,7 @@ from jobs.parse import (
     ParsedFeed,
     _parse_feed,
     _rfc822_date,
+    advertised_feeds,
     feed_language,
     parse_date,
     parse_feed,
@@ -399,6 +400,44 @@ def test_xml_that_is_not_a_feed_is_an_error() -> None:
 def test_xhtml_page_with_xml_declaration_is_an_html_page() -> None:
     body = b'<?xml version="1.0"?>\n<!DOCTYPE html>\n<html><body><p>Maintenance</p></body></html>'
     assert parse_bytes(body).error == "not a feed: the server returned an HTML page"
+
+
+HOME_PAGE = """<!DOCTYPE html><html><head><title>Kursiv &mdash; business news</title>
+<base href="https://kz.kursiv.example/">
+<link rel="stylesheet" href="/style.css">
+<link rel="alternate" hreflang="kk" href="/kz/">
+<link rel="alternate" type="application/rss+xml" title="Feed" href="/feed/?utm_source=site">
+<link rel="alternate" type="application/rss+xml" title="Comments" href="comments/feed/">
+<link rel="Alternate" type="application/atom+xml; charset=utf-8" href="/feed/?utm_medium=x">
+<link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">
+</head><body><h1>Kursiv</h1></body></html>"""
+
+
+def test_a_pages_advertised_feeds_are_found_in_page_order() -> None:
+    found = advertised_feeds(HOME_PAGE, "https://kursiv.example/home")
+
+    # Resolved against <base href>, tracking parameters dropped, repeats and
+    # non-web links left out; language alternates and stylesheets are no feeds.
+    assert found == [
+        "https://kz.kursiv.example/feed/",
+        "https://kz.kursiv.example/comments/feed/",
+    ]
+
+
+def test_an_html_page_error_names_the_feeds_it_links_to() -> None:
+    assert parse_bytes(HOME_PAGE.encode(), "text/html; charset=utf-8").error == (
+        "not a feed: the server returned an HTML page; it names feeds at "
+        "https://kz.kursiv.example/feed/, https://kz.kursiv.example/comments/feed/"
+        " (configure one of them instead)"
+    )
+    one = (
+        '<html><head><link rel="alternate" type="application/atom+xml" href="atom.xml">'
+        "</head><body></body></html>"
+    )
+    assert parse_bytes(one.encode()).error == (
+        "not a feed: the server returned an HTML page; it names a feed at "
+        "https://x.example.kz/atom.xml (configure that URL instead)"
+    )
 
 
 def test_feed_served_as_text_html_is_still_a_feed() -> None:
