@@ -648,6 +648,13 @@ class Collector:
         hint = refresh_hint(
             fresh_for=result.fresh_for, ttl=ttl, ceiling=self._settings.max_refresh_hint
         )
+        if result.moved_to is not None:
+            # The feeds come from the operator's config, which this process does not
+            # rewrite: say so on every run until the address is updated there.
+            warnings = (*warnings, f"moved permanently to {result.moved_to}: update its url")
+            log_event(
+                log, "feed_moved", level=logging.WARNING, feed=state.spec.key, to=result.moved_to
+            )
         upcoming = next_attempt_at(
             now,
             interval=self._settings.interval,

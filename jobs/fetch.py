@@ -199,6 +199,10 @@ class FetchResult:
     fresh_for: float | None = None
     """After a success (200 or 304): seconds the response declared itself current
     (:func:`parse_freshness`); ``None`` when it declared nothing."""
+    moved_to: str | None = None
+    """After a success: where the feed lives now when it was reached only through
+    permanent redirects (301, 308), which ask for the address to be updated; ``None``
+    without redirects, or when any of them was temporary."""
 
     @property
     def ok(self) -> bool:
@@ -620,6 +624,7 @@ class FeedFetcher:
                     content_type=content_type,
                     validators=kept,
                     fresh_for=fresh_for,
+                    moved_to=_moved_to(response, final_url),
                 ),
                 False,
             )
@@ -640,6 +645,7 @@ class FeedFetcher:
         digest = hashlib.sha256(body).hexdigest()
         fresh = Validators(etag=etag, last_modified=last_modified, body_sha256=digest)
         fresh_for = self._freshness(response)
+        moved_to = _moved_to(response, final_url)
         if digest == validators.body_sha256:
             result = _success(
                 url,
@@ -649,6 +655,7 @@ class FeedFetcher:
                 content_type=content_type,
                 validators=fresh,
                 fresh_for=fresh_for,
+                moved_to=moved_to,
             )
         else:
             result = _success(
@@ -660,6 +667,7 @@ class FeedFetcher:
                 validators=fresh,
                 body=body,
                 fresh_for=fresh_for,
+                moved_to=moved_to,
             )
         return _Outcome(result, False)
 
@@ -775,6 +783,17 @@ def _response_date(response: httpx.Response) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+_PERMANENT_REDIRECTS = frozenset({HTTPStatus.MOVED_PERMANENTLY, HTTPStatus.PERMANENT_REDIRECT})
+
+
+def _moved_to(response: httpx.Response, final_url: str) -> str | None:
+    """``final_url`` when every redirect that led to ``response`` was permanent."""
+    history = response.history
+    if history and all(hop.status_code in _PERMANENT_REDIRECTS for hop in history):
+        return final_url
+    return None
+
+
 def _standard_reason(code: int) -> str:
     try:
         return HTTPStatus(code).phrase
@@ -801,6 +820,7 @@ def _success(
     validators: Validators,
     body: bytes | None = None,
     fresh_for: float | None = None,
+    moved_to: str | None = None,
 ) -> FetchResult:
     # Built in one go: dataclasses.replace() costs more than a 304's own parsing.
     return FetchResult(
@@ -816,6 +836,7 @@ def _success(
         retry_after=None,
         attempts=1,
         fresh_for=fresh_for,
+        moved_to=moved_to,
     )
 
 

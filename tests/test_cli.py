@@ -174,6 +174,21 @@ def test_collect_once_says_when_an_outlet_asked_to_wait_longer(
     assert "asks to wait" not in lines["usual"]
 
 
+def test_collect_once_says_when_a_feed_has_moved_for_good(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FeedServer() as server:
+        server.route("/feed/", body=rss([HUB_EN]))
+        server.route("/rss.xml", status=301, redirect_to="/feed/")
+        config = write_config(tmp_path, feed_block("astana", server.url("/rss.xml")))
+        assert main(["--config", str(config), "collect", "--once"]) == EXIT_OK
+        moved_to = server.url("/feed/")
+
+    [astana] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("astana")]
+    assert astana.split()[1:3] == ["fetched", "1"]
+    assert astana.endswith(f"moved permanently to {moved_to}: update its url")
+
+
 def test_collect_once_rejects_an_unknown_feed_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

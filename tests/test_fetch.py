@@ -140,6 +140,26 @@ def test_a_response_carries_how_long_the_outlet_says_it_stays_current(
     assert silent.fresh_for is None
 
 
+def test_a_feed_reached_through_permanent_redirects_only_has_moved(server: FeedServer) -> None:
+    server.route("/feed.xml", RSS_EN, etag=ETAG)
+    server.route("/rss", status=301, redirect_to="/rss/")
+    server.route("/rss/", status=308, redirect_to="/feed.xml")
+    server.route("/latest", status=302, redirect_to="/feed.xml")
+    server.route("/old", status=301, redirect_to="/latest")
+
+    moved = fetch(server.url("/rss"))
+    again = fetch(server.url("/rss"), moved.validators)  # a 304 at the end says it too
+    temporary = fetch(server.url("/latest"))
+    mixed = fetch(server.url("/old"))
+    direct = fetch(server.url("/feed.xml"))
+
+    assert (moved.status, moved.moved_to) == (FetchStatus.FETCHED, server.url("/feed.xml"))
+    assert (again.status, again.moved_to) == (FetchStatus.NOT_MODIFIED, server.url("/feed.xml"))
+    assert (temporary.status, temporary.moved_to) == (FetchStatus.FETCHED, None)  # 302
+    assert (mixed.status, mixed.moved_to) == (FetchStatus.FETCHED, None)
+    assert direct.moved_to is None
+
+
 def test_second_fetch_sends_validators_and_gets_not_modified(server: FeedServer) -> None:
     server.route("/feed.xml", RSS_EN, etag=ETAG, last_modified=LAST_MODIFIED)
     first = fetch(server.url("/feed.xml"))
