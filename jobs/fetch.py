@@ -232,13 +232,9 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         if len(text) > 12:
             return RETRY_AFTER_CEILING
         return min(float(int(text)), RETRY_AFTER_CEILING)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
+    when = _http_date(text)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        # RFC 9110 dates are always GMT; a zone-less one is read as UTC.
-        when = when.replace(tzinfo=UTC)
     seconds = (when - now).total_seconds()
     if not math.isfinite(seconds):
         return None
@@ -277,12 +273,9 @@ def parse_freshness(
             return min(max(seconds, 0.0), RETRY_AFTER_CEILING)
     if expires is None:
         return None
-    try:
-        when = parsedate_to_datetime(expires.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
+    when = _http_date(expires.strip())
+    if when is None:
         return 0.0  # RFC 9111: an invalid Expires (such as "0") is in the past
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     seconds = (when - date).total_seconds()
     if not math.isfinite(seconds):
         return 0.0
@@ -774,10 +767,14 @@ def _content_length(response: httpx.Response) -> int | None:
 
 def _response_date(response: httpx.Response) -> datetime | None:
     raw = response.headers.get("date")
-    if not raw:
-        return None
+    return _http_date(raw) if raw else None
+
+
+def _http_date(text: str) -> datetime | None:
+    """An HTTP date (``Date``, ``Expires``, ``Retry-After``), aware; ``None`` when
+    unreadable. RFC 9110 dates are always GMT: a zone-less one is read as UTC."""
     try:
-        when = parsedate_to_datetime(raw)
+        when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
